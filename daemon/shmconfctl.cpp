@@ -1,0 +1,347 @@
+// shmconfctl — the operator's tool.
+//
+// get, version, dump, explain and wait read shared memory through libshmconf
+// and work with no daemon running; render and validate run the parse/merge
+// pipeline offline; status, reload, rollback, history, diff, set and unset
+// talk to shmconfd over its control socket.
+//
+// Exit codes: 0 success; 1 failure (missing key, invalid config, rejected
+// reload or rollback); 2 usage error; 3 namespace or daemon unreachable.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "control/client.hpp"
+#include "parse/parse.hpp"
+#include "publish/render.hpp"
+#include "shmconf/client.hpp"
+
+namespace sd = shmconf::daemon;
+
+namespace {
+
+constexpr int kExitFail = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 3;
+
+struct Common {
+  std::string name;
+  std::string socket;
+  std::string prefix;
+  bool json = false;
+};
+
+std::string ns_or_die(const Common& c) {
+  if (!c.name.empty()) return c.name;
+  if (const char* n = std::getenv("SHMCONF_NAMESPACE"); n && *n) return n;
+  std::cerr << "shmconfctl: --name is required (or set SHMCONF_NAMESPACE)\n";
+  std::exit(kExitUsage);
+}
+
+std::string socket_path(const Common& c) {
+  if (!c.socket.empty()) return c.socket;
+  if (const char* s = std::getenv("SHMCONF_SOCKET"); s && *s) return s;
+  return "/run/shmconf/" + ns_or_die(c) + ".sock";
+}
+
+shmconf::Client open_client(const Common& c) {
+  shmconf::ClientOptions o;
+  o.prefix = c.prefix;
+  auto r = shmconf::Client::try_open(ns_or_die(c), o);
+  if (!r) {
+    std::cerr << "shmconfctl: namespace '" << ns_or_die(c) << "': " << shmconf::to_string(r.error())
+              << "\n";
+    std::exit(kExitUnreachable);
+  }
+  return std::move(r).value();
+}
+
+shmconf::Snapshot live_snapshot(const shmconf::Client& client) {
+  auto snap = client.snapshot();
+  if (snap.empty()) {
+    std::cerr << "shmconfctl: nothing published yet";
+    if (auto e = client.last_error(); !e.empty()) std::cerr << " (" << e << ")";
+    std::cerr << "\n";
+    std::exit(kExitFail);
+  }
+  return snap;
+}
+
+nlohmann::json call(const Common& c, const nlohmann::json& req) {
+  try {
+    return sd::control_call(socket_path(c), req, std::chrono::minutes(5));
+  } catch (const std::exception& e) {
+    std::cerr << "shmconfctl: " << e.what() << "\n";
+    std::exit(kExitUnreachable);
+  }
+}
+
+std::string iso_time(std::uint64_t ns) {
+  const std::time_t t = static_cast<std::time_t>(ns / 1000000000u);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Prints a control reply: JSON with --json, else a human line. Returns the
+// exit code.
+int finish(const Common& c, const nlohmann::json& reply) {
+  const bool ok = reply.value("ok", false);
+  if (c.json) {
+    std::cout << reply.dump(2) << "\n";
+  } else if (!ok) {
+    std::cerr << "shmconfctl: " << reply.value("error", std::string("failed"));
+    if (reply.contains("message")) std::cerr << " (" << reply["message"].get<std::string>() << ")";
+    std::cerr << "\n";
+  } else if (reply.contains("message")) {
+    std::cout << reply["message"].get<std::string>() << "\n";
+    if (reply.contains("changes")) {
+      for (const auto& ch : reply["changes"]) {
+        std::cout << "  " << ch.value("change", "") << " " << ch.value("key", "") << "\n";
+      }
+    }
+  }
+  return ok ? 0 : kExitFail;
+}
+
+sd::Value load_files(const std::vector<std::string>& files) {
+  sd::Value merged = sd::Value::object();
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    sd::merge_into(merged, sd::parse_file(files[i], static_cast<std::uint32_t>(i)));
+  }
+  return merged;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"shmconfctl: inspect and operate shmconf namespaces"};
+  app.require_subcommand(1);
+  Common c;
+  app.add_option("--name,-n", c.name, "Namespace (default $SHMCONF_NAMESPACE)");
+  app.add_option("--socket", c.socket,
+                 "Control socket (default $SHMCONF_SOCKET or /run/shmconf/NAME.sock)");
+  app.add_option("--prefix", c.prefix, "Shared-memory prefix (default $SHMCONF_PREFIX or shmconf)");
+  app.add_flag("--json", c.json, "Machine-readable output");
+
+  std::string key;
+  auto* get = app.add_subcommand("get", "Print one value (strings raw, others as JSON)");
+  get->add_option("key", key, "Full key path, e.g. database.pool.max_size")->required();
+
+  app.add_subcommand("version", "Print the live version (0 when nothing is published)");
+  auto* dump = app.add_subcommand("dump", "Print the live snapshot as JSON");
+  bool with_origin = false;
+  auto* explain = app.add_subcommand("explain", "Show a value and which source set it");
+  explain->add_option("key", key)->required();
+  (void)with_origin;
+
+  std::uint64_t known = 0;
+  int timeout_ms = -1;
+  auto* wait = app.add_subcommand("wait", "Block until the live version differs from --known");
+  wait->add_option("--known", known, "Version to wait past (default: the live one)");
+  wait->add_option("--timeout-ms", timeout_ms, "Give up after this long (exit 1)");
+
+  std::vector<std::string> files;
+  auto* render = app.add_subcommand("render", "Parse and merge files, print JSON; publish nothing");
+  render->add_option("files", files)->required()->check(CLI::ExistingFile);
+  auto* validate = app.add_subcommand("validate", "Check files; exit 0 valid, 1 invalid");
+  validate->add_option("files", files)->required();
+
+  app.add_subcommand("status", "Daemon status: live version, last reload, sources");
+  app.add_subcommand("reload", "Reload now; exit 1 if the new config is rejected");
+  unsigned steps = 0;
+  std::uint64_t to = 0;
+  auto* rollback = app.add_subcommand("rollback", "Make an earlier retained version live");
+  auto* steps_opt = rollback->add_option("--steps", steps, "Go back N retained versions (default 1)");
+  auto* to_opt = rollback->add_option("--to", to, "Go to this retained version");
+  steps_opt->excludes(to_opt);
+  app.add_subcommand("history", "Retained versions and recent events");
+  std::uint64_t v1 = 0, v2 = 0;
+  auto* diff = app.add_subcommand("diff", "Keys added, removed and changed between two versions");
+  diff->add_option("from", v1)->required();
+  diff->add_option("to", v2)->required();
+  std::string value;
+  auto* set = app.add_subcommand("set", "Set a runtime override (value as JSON, else a string)");
+  set->add_option("key", key)->required();
+  set->add_option("value", value)->required();
+  auto* unset = app.add_subcommand("unset", "Remove a runtime override");
+  unset->add_option("key", key)->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+
+  if (get->parsed()) {
+    auto client = open_client(c);
+    auto snap = live_snapshot(client);
+    auto v = snap.get(key);
+    if (!v) {
+      std::cerr << "shmconfctl: " << key << ": " << shmconf::to_string(v.error()) << " (version "
+                << snap.version() << ")\n";
+      return kExitFail;
+    }
+    if (v->type() == shmconf::Type::kString && !c.json) {
+      std::cout << *v->as_string() << "\n";
+    } else {
+      const auto* n = &snap.view()->node(snap.view()->find(key)->node);
+      std::cout << sd::node_to_json(*snap.view(), *n).dump() << "\n";
+    }
+    return 0;
+  }
+  if (app.got_subcommand("version")) {
+    auto client = open_client(c);
+    std::cout << client.version() << "\n";
+    return 0;
+  }
+  if (dump->parsed()) {
+    auto client = open_client(c);
+    auto snap = live_snapshot(client);
+    std::cout << sd::node_to_json(*snap.view(), snap.view()->root()).dump(2) << "\n";
+    return 0;
+  }
+  if (explain->parsed()) {
+    auto client = open_client(c);
+    auto snap = live_snapshot(client);
+    const auto* slot = snap.view()->find(key);
+    if (slot == nullptr) {
+      std::cerr << "shmconfctl: " << key << ": key not found (version " << snap.version() << ")\n";
+      return kExitFail;
+    }
+    const auto& n = snap.view()->node(slot->node);
+    nlohmann::ordered_json j;
+    j["key"] = key;
+    j["value"] = sd::node_to_json(*snap.view(), n);
+    j["version"] = snap.version();
+    j["origin"] = sd::node_origin(*snap.view(), n);
+    if (c.json) {
+      std::cout << j.dump(2) << "\n";
+    } else {
+      std::cout << key << " = " << j["value"].dump() << "\n";
+      if (!j["origin"].is_null()) {
+        std::cout << "  set by " << j["origin"]["source"].get<std::string>();
+        if (n.line) std::cout << ":" << n.line << ":" << n.column;
+        std::cout << "\n";
+      }
+      std::cout << "  version " << snap.version() << "\n";
+    }
+    return 0;
+  }
+  if (wait->parsed()) {
+    auto client = open_client(c);
+    if (wait->count("--known") == 0) known = client.version();
+    auto r = client.wait_for_change(known, std::chrono::milliseconds(timeout_ms));
+    if (!r) {
+      std::cerr << "shmconfctl: " << shmconf::to_string(r.error()) << "\n";
+      return kExitFail;
+    }
+    std::cout << *r << "\n";
+    return 0;
+  }
+  if (render->parsed() || validate->parsed()) {
+    try {
+      sd::Value merged = load_files(files);
+      if (render->parsed()) {
+        std::cout << nlohmann::json::parse(sd::to_json(merged)).dump(2) << "\n";
+      } else if (c.json) {
+        std::cout << nlohmann::json{{"valid", true}, {"errors", nlohmann::json::array()}}.dump() << "\n";
+      }
+      return 0;
+    } catch (const sd::ConfigError& e) {
+      if (c.json && validate->parsed()) {
+        std::cout << nlohmann::json{{"valid", false},
+                                    {"errors",
+                                     {{{"file", e.file()},
+                                       {"line", e.line()},
+                                       {"column", e.column()},
+                                       {"key", e.key_path()},
+                                       {"message", e.message()}}}}}
+                         .dump()
+                  << "\n";
+      } else {
+        std::cerr << e.what() << "\n";
+      }
+      return kExitFail;
+    }
+  }
+  if (app.got_subcommand("status")) {
+    auto reply = call(c, {{"cmd", "status"}});
+    if (c.json) {
+      std::cout << reply.dump(2) << "\n";
+    } else {
+      std::cout << "namespace:    " << reply.value("namespace", "") << "\n"
+                << "live version: " << reply.value("live_version", 0) << " (generation "
+                << reply.value("generation", 0) << ")\n"
+                << "content hash: " << reply.value("content_hash", "-") << "\n"
+                << "keys:         " << reply.value("keys", 0) << ", " << reply.value("segment_bytes", 0)
+                << " bytes\n"
+                << "retained:     " << reply.value("retained", 0) << " versions"
+                << (reply.value("rolled_back", false) ? " (rolled back)" : "") << "\n";
+      if (reply.contains("last_reload") && reply["last_reload"].is_object()) {
+        const auto& lr = reply["last_reload"];
+        std::cout << "last reload:  " << (lr.value("ok", false) ? "ok" : "REJECTED") << ", "
+                  << lr.value("trigger", "") << ", " << lr.value("message", "") << "\n";
+        if (!lr.value("ok", false)) std::cout << "  error: " << lr.value("error", "") << "\n";
+      }
+      for (const auto& s : reply.value("sources", nlohmann::json::array())) {
+        std::cout << "source:       " << s.get<std::string>() << "\n";
+      }
+    }
+    return reply.value("ok", false) ? 0 : kExitFail;
+  }
+  if (app.got_subcommand("reload")) return finish(c, call(c, {{"cmd", "reload"}}));
+  if (rollback->parsed()) {
+    nlohmann::json req = {{"cmd", "rollback"}};
+    if (*to_opt) req["to"] = to;
+    else req["steps"] = *steps_opt ? steps : 1u;
+    return finish(c, call(c, req));
+  }
+  if (app.got_subcommand("history")) {
+    auto reply = call(c, {{"cmd", "history"}});
+    if (c.json || !reply.value("ok", false)) return finish(c, reply);
+    for (const auto& v : reply["versions"]) {
+      const auto& s = v["summary"];
+      std::cout << (v.value("live", false) ? "* " : "  ") << "v" << v.value("version", 0) << "  "
+                << iso_time(v.value("time_ns", std::uint64_t{0})) << "  " << v.value("trigger", "")
+                << "  " << v.value("content_hash", "") << "  +" << s.value("added", 0) << " -"
+                << s.value("removed", 0) << " ~" << s.value("changed", 0);
+      for (const auto& k : s.value("keys", nlohmann::json::array())) std::cout << " " << k.get<std::string>();
+      std::cout << "\n";
+    }
+    return 0;
+  }
+  if (diff->parsed()) {
+    auto reply = call(c, {{"cmd", "diff"}, {"from", v1}, {"to", v2}});
+    if (c.json || !reply.value("ok", false)) return finish(c, reply);
+    for (const auto& ch : reply["changes"]) {
+      const std::string kind = ch.value("change", "");
+      std::cout << (kind == "added" ? "+ " : kind == "removed" ? "- " : "~ ") << ch.value("key", "");
+      if (ch.contains("old")) std::cout << "  " << ch["old"].dump();
+      if (ch.contains("old") && ch.contains("new")) std::cout << " ->";
+      if (ch.contains("new")) std::cout << "  " << ch["new"].dump();
+      std::cout << "\n";
+    }
+    return 0;
+  }
+  if (set->parsed()) {
+    nlohmann::json v;
+    try {
+      v = nlohmann::json::parse(value);
+    } catch (const nlohmann::json::exception&) {
+      v = value;  // not JSON: a plain string
+    }
+    return finish(c, call(c, {{"cmd", "set"}, {"key", key}, {"value", v}}));
+  }
+  if (unset->parsed()) return finish(c, call(c, {{"cmd", "unset"}, {"key", key}}));
+  return kExitUsage;
+}

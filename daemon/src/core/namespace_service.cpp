@@ -1,0 +1,560 @@
+#include "core/namespace_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "publish/render.hpp"
+
+namespace shmconf::daemon {
+namespace {
+
+constexpr std::size_t kMaxEvents = 200;
+constexpr std::size_t kSummaryKeys = 10;
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+const char* change_name(format::Change c) {
+  switch (c) {
+    case format::Change::kAdded:
+      return "added";
+    case format::Change::kRemoved:
+      return "removed";
+    case format::Change::kChanged:
+      return "changed";
+  }
+  return "?";
+}
+
+nlohmann::json summarize(const std::vector<KeyChange>& changes) {
+  nlohmann::json s = {{"added", 0}, {"removed", 0}, {"changed", 0}};
+  auto keys = nlohmann::json::array();
+  for (const KeyChange& c : changes) {
+    s[change_name(c.kind)] = s[change_name(c.kind)].get<int>() + 1;
+    if (keys.size() < kSummaryKeys) keys.push_back(c.key);
+  }
+  s["keys"] = keys;
+  return s;
+}
+
+nlohmann::json summarize(const SegmentView& v) {
+  std::vector<KeyChange> changes;
+  for (const auto& c : v.changed()) {
+    changes.push_back({std::string(v.str(c.key_off, c.key_len)), static_cast<format::Change>(c.kind)});
+  }
+  return summarize(changes);
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t dot = path.find('.', start);
+    parts.push_back(path.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::uint64_t wall_clock_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+void set_path(Value& root, const std::string& path, Value v) {
+  Value* cur = &root;
+  const auto parts = split_path(path);
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].empty() || parts[i].find_first_of("[]") != std::string::npos) {
+      throw ConfigError("", 0, 0, path, "override keys are dotted object paths");
+    }
+    if (cur->type != Type::kObject) *cur = Value::object();
+    if (i + 1 == parts.size()) {
+      cur->fields[parts[i]] = std::move(v);
+      return;
+    }
+    cur = &cur->fields[parts[i]];
+  }
+}
+
+bool erase_path(Value& root, const std::string& path) {
+  Value* cur = &root;
+  const auto parts = split_path(path);
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    auto it = cur->fields.find(parts[i]);
+    if (it == cur->fields.end() || it->second.type != Type::kObject) return false;
+    cur = &it->second;
+  }
+  return cur->fields.erase(parts.back()) > 0;
+}
+
+nlohmann::json ReloadOutcome::to_json() const {
+  nlohmann::json j = {{"ok", ok},
+                      {"published", published},
+                      {"version", version},
+                      {"from_version", from_version},
+                      {"message", message},
+                      {"duration_ms", duration_ms}};
+  if (!ok) j["error"] = error;
+  auto keys = nlohmann::json::array();
+  for (const KeyChange& c : changes) keys.push_back({{"key", c.key}, {"change", change_name(c.kind)}});
+  j["changes"] = keys;
+  return j;
+}
+
+NamespaceService::NamespaceService(ServiceOptions options)
+    : opts_(std::move(options)), store_(opts_.state_dir, opts_.name) {}
+
+void NamespaceService::start() {
+  publisher_ = std::make_unique<Publisher>(opts_.prefix, opts_.name, opts_.access);
+  nlohmann::json state;
+  try {
+    state = store_.load();
+  } catch (const std::exception& e) {
+    spdlog::error("state directory {}: state.json unreadable, starting without history: {}",
+                  store_.dir(), e.what());
+    state = nlohmann::json::object();
+  }
+  if (state.contains("overrides") && state["overrides"].is_object()) {
+    // Overrides are stored as canonical JSON text and parsed like a source.
+    overrides_ = parse_text(state["overrides"].dump(), Format::kJson, "state.json overrides",
+                            format::kNoSource, opts_.limits);
+  }
+  next_version_ = std::max<std::uint64_t>(1, state.value("next_version", std::uint64_t{1}));
+  last_source_hash_ = state.value("last_source_hash", std::uint64_t{0});
+  rolled_back_ = state.value("rolled_back", false);
+  if (state.contains("events")) {
+    for (const auto& e : state["events"]) events_.push_back(e);
+  }
+
+  adopt_from_shm();
+  restore_from_state(state);
+  for (const Retained& r : retained_) next_version_ = std::max(next_version_, r.version + 1);
+
+  // Orphans: segments of ours that are neither retained nor live (a daemon
+  // that died between creating a segment and flipping to it).
+  for (std::uint64_t id : publisher_->list_segments()) {
+    const bool known = std::any_of(retained_.begin(), retained_.end(),
+                                   [&](const Retained& r) { return r.segment->id == id; });
+    if (!known) {
+      spdlog::info("removing orphan segment {} of namespace {}", id, opts_.name);
+      publisher_->unlink(id);
+    }
+  }
+  persist();
+}
+
+void NamespaceService::adopt_from_shm() {
+  const detail::Record rec = publisher_->live();
+  for (std::uint64_t id : publisher_->list_segments()) {
+    std::string why;
+    auto seg = publisher_->adopt(id, &why);
+    if (!seg) {
+      spdlog::warn("segment {} of namespace {} is unusable ({}); removing it", id, opts_.name, why);
+      publisher_->unlink(id);
+      continue;
+    }
+    // A segment newer than the live one was never flipped to: an orphan.
+    if (rec.version != 0 && seg->version() > rec.version && id != rec.segment_id) continue;
+    if (find(seg->version()) != nullptr) continue;
+    Retained r;
+    r.version = seg->version();
+    r.time_ns = seg->view.header().publish_time_ns;
+    r.trigger = std::string(seg->view.trigger());
+    r.content_hash = seg->view.header().content_hash;
+    r.summary = summarize(seg->view);
+    r.segment = seg;
+    if (id == rec.segment_id) live_ = seg;
+    retain(std::move(r));
+  }
+  if (live_) {
+    spdlog::info("adopted namespace {}: live version {} (generation {}), {} retained",
+                 opts_.name, live_->version(), publisher_->generation(), retained_.size());
+  }
+}
+
+void NamespaceService::restore_from_state(const nlohmann::json& state) {
+  if (!state.contains("versions")) return;
+  for (const auto& v : state["versions"]) {
+    const std::uint64_t version = v.value("version", std::uint64_t{0});
+    if (version == 0) continue;
+    if (const Retained* have = find(version)) {
+      // Adopted from shared memory; keep the richer metadata from disk.
+      const_cast<Retained*>(have)->trigger = v.value("trigger", have->trigger);
+      continue;
+    }
+    auto bytes = store_.load_segment(version);
+    if (!bytes) continue;
+    try {
+      Retained r;
+      r.segment = publisher_->create(
+          std::span(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size()));
+      if (r.segment->version() != version) throw std::runtime_error("version mismatch");
+      r.version = version;
+      r.time_ns = v.value("time_ns", std::uint64_t{0});
+      r.trigger = v.value("trigger", std::string());
+      r.content_hash = r.segment->view.header().content_hash;
+      r.summary = v.value("summary", nlohmann::json::object());
+      retain(std::move(r));
+    } catch (const std::exception& e) {
+      spdlog::warn("state: version {} not restored: {}", version, e.what());
+    }
+  }
+  if (!live_ && !retained_.empty()) {
+    // After a reboot (empty /dev/shm) or with a control block whose record
+    // is gone: serve the last good version before reading any source.
+    const std::uint64_t want = state.value("live_version", std::uint64_t{0});
+    const Retained* r = find(want);
+    if (r == nullptr) r = &retained_.back();
+    publisher_->flip(*r->segment);
+    live_ = r->segment;
+    spdlog::info("restored namespace {} version {} from {}", opts_.name, r->version, store_.dir());
+    record_event({{"event", "restore"}, {"version", r->version}, {"time_ns", wall_clock_ns()}});
+  }
+}
+
+const NamespaceService::Retained* NamespaceService::find(std::uint64_t version) const {
+  for (const Retained& r : retained_) {
+    if (r.version == version) return &r;
+  }
+  return nullptr;
+}
+
+void NamespaceService::retain(Retained r) {
+  retained_.push_back(std::move(r));
+  std::sort(retained_.begin(), retained_.end(),
+            [](const Retained& a, const Retained& b) { return a.version < b.version; });
+  // Keep the live one plus `keep` others, dropping the oldest first.
+  while (retained_.size() > opts_.keep + 1u) {
+    auto victim = retained_.begin();
+    if (live_ && victim->segment == live_) ++victim;
+    publisher_->unlink(victim->segment->id);
+    store_.remove_segment(victim->version);
+    retained_.erase(victim);
+  }
+}
+
+void NamespaceService::record_event(nlohmann::json event) {
+  events_.push_back(std::move(event));
+  while (events_.size() > kMaxEvents) events_.pop_front();
+}
+
+void NamespaceService::persist() {
+  if (!store_.enabled()) return;
+  nlohmann::json versions = nlohmann::json::array();
+  for (const Retained& r : retained_) {
+    versions.push_back({{"version", r.version},
+                        {"time_ns", r.time_ns},
+                        {"trigger", r.trigger},
+                        {"content_hash", r.content_hash},
+                        {"summary", r.summary}});
+  }
+  nlohmann::json state = {{"format", 1},
+                          {"namespace", opts_.name},
+                          {"next_version", next_version_},
+                          {"live_version", live_version()},
+                          {"last_source_hash", last_source_hash_},
+                          {"rolled_back", rolled_back_},
+                          {"overrides", nlohmann::json::parse(to_json(overrides_))},
+                          {"versions", versions},
+                          {"events", nlohmann::json(events_)}};
+  try {
+    store_.save(state);
+  } catch (const std::exception& e) {
+    // The publish already happened; losing state.json loses history, not
+    // the live config. Say so loudly.
+    spdlog::error("state directory {}: cannot save state: {}", store_.dir(), e.what());
+  }
+}
+
+Value NamespaceService::load_sources(SourceList* names) const {
+  SourceList list;
+  Value merged = Value::object();
+  for (std::size_t i = 0; i < opts_.sources.size(); ++i) {
+    list.push_back("file:" + opts_.sources[i]);
+    merge_into(merged, parse_file(opts_.sources[i], static_cast<std::uint32_t>(i), opts_.limits));
+  }
+  if (!overrides_.fields.empty()) {
+    const auto idx = static_cast<std::uint32_t>(list.size());
+    list.push_back("override");
+    // Re-tag the override layer's origins with its source index.
+    Value layer = overrides_;
+    std::vector<Value*> stack{&layer};
+    while (!stack.empty()) {
+      Value* v = stack.back();
+      stack.pop_back();
+      v->origin = Origin{idx, 0, 0};
+      for (auto& [k, c] : v->fields) stack.push_back(&c);
+      for (auto& c : v->items) stack.push_back(&c);
+    }
+    merge_into(merged, std::move(layer));
+  }
+  if (names) *names = std::move(list);
+  return merged;
+}
+
+ReloadOutcome NamespaceService::reload(const std::string& trigger) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ReloadOutcome out;
+  out.from_version = live_version();
+  try {
+    SourceList names;
+    Value merged = load_sources(&names);
+    const std::uint64_t hash = content_hash(merged);
+    if (live_ && hash == live_->view.header().content_hash) {
+      out.ok = true;
+      out.message = "unchanged: content identical to live version " + std::to_string(live_version());
+      last_source_hash_ = hash;
+    } else if (live_ && rolled_back_ && hash == last_source_hash_) {
+      out.ok = true;
+      out.message = "sources unchanged since the rollback to version " +
+                    std::to_string(live_version()) + "; the rollback stays";
+    } else {
+      out = publish_tree(merged, names, trigger, hash);
+    }
+  } catch (const ConfigError& e) {
+    out.ok = false;
+    out.error = e.what();
+  } catch (const std::exception& e) {
+    out.ok = false;
+    out.error = e.what();
+  }
+  out.version = live_version();
+  out.duration_ms = ms_since(t0);
+  if (!out.ok) {
+    ++reloads_failed_;
+    out.message = "rejected; live version " + std::to_string(live_version()) + " unchanged";
+    spdlog::error("namespace={} event=reload_rejected trigger={} live_version={} error=\"{}\"",
+                  opts_.name, trigger, live_version(), out.error);
+    record_event({{"event", "rejected"},
+                  {"trigger", trigger},
+                  {"version", live_version()},
+                  {"error", out.error},
+                  {"time_ns", wall_clock_ns()}});
+    persist();
+  } else {
+    ++reloads_ok_;
+    spdlog::info("namespace={} event=reload trigger={} version={} published={} duration_ms={:.2f} "
+                 "message=\"{}\"",
+                 opts_.name, trigger, live_version(), out.published, out.duration_ms, out.message);
+  }
+  last_reload_ = {{"ok", out.ok},
+                  {"trigger", trigger},
+                  {"time_ns", wall_clock_ns()},
+                  {"version", out.version},
+                  {"published", out.published},
+                  {"message", out.message},
+                  {"error", out.ok ? nlohmann::json(nullptr) : nlohmann::json(out.error)},
+                  {"duration_ms", out.duration_ms}};
+  return out;
+}
+
+ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList& names,
+                                             const std::string& trigger,
+                                             std::uint64_t source_hash) {
+  ReloadOutcome out;
+  out.from_version = live_version();
+  BuildInput in;
+  in.root = &root;
+  in.sources = &names;
+  in.version = next_version_;
+  in.publish_time_ns = wall_clock_ns();
+  in.content_hash = content_hash(root);
+  in.trigger = trigger;
+  in.previous = live_ ? &live_->view : nullptr;
+  SnapshotBuilder builder(in);
+  Retained r;
+  r.segment = publisher_->create(builder);
+  r.version = in.version;
+  r.time_ns = in.publish_time_ns;
+  r.trigger = trigger;
+  r.content_hash = in.content_hash;
+  r.summary = summarize(builder.changes());
+  ++next_version_;
+  publisher_->flip(*r.segment);
+  live_ = r.segment;
+  last_source_hash_ = source_hash;
+  rolled_back_ = false;
+  // Durability after visibility: readers never wait for the disk.
+  try {
+    store_.save_segment(r.version, std::span(static_cast<const std::byte*>(r.segment->map.data()),
+                                             r.segment->size()));
+  } catch (const std::exception& e) {
+    spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,
+                  e.what());
+  }
+  record_event({{"event", "publish"},
+                {"trigger", trigger},
+                {"version", r.version},
+                {"from", out.from_version},
+                {"time_ns", r.time_ns},
+                {"summary", r.summary}});
+  retain(std::move(r));
+  persist();
+  out.ok = true;
+  out.published = true;
+  out.version = live_version();
+  out.changes = builder.changes();
+  out.message = "published version " + std::to_string(out.version);
+  return out;
+}
+
+ReloadOutcome NamespaceService::rollback(std::optional<unsigned> steps,
+                                         std::optional<std::uint64_t> to_version,
+                                         const std::string& who) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ReloadOutcome out;
+  out.from_version = live_version();
+  const Retained* target = nullptr;
+  if (to_version) {
+    target = find(*to_version);
+    if (target == nullptr) out.error = "version " + std::to_string(*to_version) + " is not retained";
+  } else {
+    const unsigned n = steps.value_or(1);
+    auto it = std::find_if(retained_.begin(), retained_.end(),
+                           [&](const Retained& r) { return r.segment == live_; });
+    const auto pos = static_cast<std::size_t>(it - retained_.begin());
+    if (it == retained_.end() || n == 0 || pos < n) {
+      out.error = "cannot roll back " + std::to_string(n) + " step(s): " +
+                  std::to_string(it == retained_.end() ? 0 : pos) + " earlier version(s) retained";
+    } else {
+      target = &retained_[pos - n];
+    }
+  }
+  if (target == nullptr) {
+    out.version = live_version();
+    out.message = "rollback refused";
+    out.duration_ms = ms_since(t0);
+    return out;
+  }
+  out = make_live(*target, "rollback", who, true);
+  out.duration_ms = ms_since(t0);
+  ++rollbacks_;
+  spdlog::info("namespace={} event=rollback by={} from={} to={} duration_ms={:.3f}", opts_.name,
+               who, out.from_version, out.version, out.duration_ms);
+  return out;
+}
+
+ReloadOutcome NamespaceService::make_live(const Retained& r, const std::string& trigger,
+                                          const std::string& who, bool rollback) {
+  ReloadOutcome out;
+  out.from_version = live_version();
+  // No parse, no copy: the retained segment is already checked and mapped.
+  if (live_ && live_ != r.segment) {
+    for (const SegmentChange& c : diff_segments(live_->view, r.segment->view)) {
+      out.changes.push_back({std::string(c.key), c.kind});
+    }
+  }
+  publisher_->flip(*r.segment);
+  live_ = r.segment;
+  rolled_back_ = rollback;
+  record_event({{"event", trigger},
+                {"by", who},
+                {"from", out.from_version},
+                {"version", r.version},
+                {"time_ns", wall_clock_ns()}});
+  persist();
+  out.ok = true;
+  out.published = true;
+  out.version = r.version;
+  out.message = "version " + std::to_string(r.version) + " is live";
+  return out;
+}
+
+ReloadOutcome NamespaceService::set_override(const std::string& key, const Value& value,
+                                             const std::string& who) {
+  Value saved = overrides_;
+  try {
+    set_path(overrides_, key, value);
+  } catch (const std::exception& e) {
+    ReloadOutcome out;
+    out.error = e.what();
+    out.version = live_version();
+    return out;
+  }
+  ReloadOutcome out = reload("override set " + key + " by " + who);
+  if (!out.ok) overrides_ = std::move(saved);  // a rejected override is not kept
+  persist();
+  return out;
+}
+
+ReloadOutcome NamespaceService::unset_override(const std::string& key, const std::string& who) {
+  Value saved = overrides_;
+  if (!erase_path(overrides_, key)) {
+    ReloadOutcome out;
+    out.error = "no override for " + key;
+    out.version = live_version();
+    return out;
+  }
+  ReloadOutcome out = reload("override unset " + key + " by " + who);
+  if (!out.ok) overrides_ = std::move(saved);
+  persist();
+  return out;
+}
+
+nlohmann::json NamespaceService::status() const {
+  nlohmann::json j;
+  j["namespace"] = opts_.name;
+  j["prefix"] = opts_.prefix;
+  j["live_version"] = live_version();
+  j["generation"] = publisher_ ? publisher_->generation() : 0;
+  if (live_) {
+    const auto& h = live_->view.header();
+    j["content_hash"] = hex64(h.content_hash);
+    j["segment_id"] = live_->id;
+    j["segment_bytes"] = h.segment_size;
+    j["keys"] = h.node_count - 1;
+    j["publish_time_ns"] = h.publish_time_ns;
+  }
+  j["rolled_back"] = rolled_back_;
+  j["retained"] = retained_.size();
+  j["sources"] = opts_.sources;
+  j["state_dir"] = store_.dir();
+  j["last_reload"] = last_reload_.is_null() ? nlohmann::json(nullptr) : last_reload_;
+  j["reloads_ok"] = reloads_ok_;
+  j["reloads_failed"] = reloads_failed_;
+  j["rollbacks"] = rollbacks_;
+  j["uptime_s"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  j["overrides"] = nlohmann::json::parse(to_json(overrides_));
+  return j;
+}
+
+nlohmann::json NamespaceService::history() const {
+  nlohmann::json versions = nlohmann::json::array();
+  for (auto it = retained_.rbegin(); it != retained_.rend(); ++it) {
+    versions.push_back({{"version", it->version},
+                        {"live", it->segment == live_},
+                        {"time_ns", it->time_ns},
+                        {"trigger", it->trigger},
+                        {"content_hash", hex64(it->content_hash)},
+                        {"summary", it->summary}});
+  }
+  return {{"versions", versions}, {"events", nlohmann::json(events_)}};
+}
+
+nlohmann::json NamespaceService::diff(std::uint64_t a, std::uint64_t b) const {
+  const Retained* ra = find(a);
+  const Retained* rb = find(b);
+  if (ra == nullptr || rb == nullptr) {
+    throw std::runtime_error("version " + std::to_string(ra == nullptr ? a : b) +
+                             " is not retained");
+  }
+  nlohmann::json changes = nlohmann::json::array();
+  for (const SegmentChange& c : diff_segments(ra->segment->view, rb->segment->view)) {
+    nlohmann::json e = {{"key", std::string(c.key)}, {"change", change_name(c.kind)}};
+    if (c.from_node) e["old"] = node_to_json(ra->segment->view, *c.from_node);
+    if (c.to_node) e["new"] = node_to_json(rb->segment->view, *c.to_node);
+    changes.push_back(std::move(e));
+  }
+  return {{"from", a}, {"to", b}, {"changes", changes}};
+}
+
+}  // namespace shmconf::daemon

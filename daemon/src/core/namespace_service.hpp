@@ -1,0 +1,127 @@
+// daemon/src/core/namespace_service.hpp — one namespace, end to end:
+// sources -> parse -> merge (+ runtime overrides) -> build -> publish ->
+// retain -> persist, plus rollback, history and diff.
+//
+// Every failure before the flip leaves the live version untouched and comes
+// back as a ReloadOutcome with the reason; nothing here throws out of
+// reload(), rollback() or set_override().
+//
+// Thread-safety: one thread (the daemon's loop). Cost: a reload parses all
+// sources; a rollback is one control-block flip plus a state.json write.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "parse/parse.hpp"
+#include "publish/publisher.hpp"
+#include "state/state_store.hpp"
+#include "tree/value.hpp"
+
+namespace shmconf::daemon {
+
+struct ServiceOptions {
+  std::string name;                  // namespace
+  std::string prefix;                // shm object prefix (resolved)
+  std::vector<std::string> sources;  // files, in priority order (later wins)
+  std::string state_dir;             // "" = nothing persists
+  unsigned keep = 8;                 // earlier versions retained beside the live one
+  ShmAccess access;
+  Limits limits;
+};
+
+struct ReloadOutcome {
+  bool ok = false;         // false: rejected or failed; the live version is unchanged
+  bool published = false;  // a new version (or a rollback target) went live
+  std::uint64_t version = 0;       // live version afterwards
+  std::uint64_t from_version = 0;  // live version before
+  std::string error;               // why, when !ok: "file:line:col: key: message"
+  std::string message;             // human summary ("published v7", "unchanged", ...)
+  std::vector<KeyChange> changes;
+  double duration_ms = 0;
+  nlohmann::json to_json() const;
+};
+
+class NamespaceService {
+ public:
+  explicit NamespaceService(ServiceOptions options);
+
+  // Adopts the control block and retained segments, or restores the last
+  // good version from the state directory and publishes it, before any
+  // source is read. Throws on an alarm (a squatted name) or a second daemon.
+  void start();
+
+  ReloadOutcome reload(const std::string& trigger);
+  // Exactly one of steps / to_version.
+  ReloadOutcome rollback(std::optional<unsigned> steps, std::optional<std::uint64_t> to_version,
+                         const std::string& who);
+  // Runtime override layer: highest priority, persisted, published at once.
+  ReloadOutcome set_override(const std::string& key, const Value& value, const std::string& who);
+  ReloadOutcome unset_override(const std::string& key, const std::string& who);
+
+  bool has_live() const { return live_ != nullptr; }
+  std::uint64_t live_version() const { return live_ ? live_->version() : 0; }
+  const Segment* live() const { return live_.get(); }
+  const ServiceOptions& options() const { return opts_; }
+
+  nlohmann::json status() const;
+  nlohmann::json history() const;
+  // Keys added, removed and changed from version a to b (both retained).
+  nlohmann::json diff(std::uint64_t a, std::uint64_t b) const;
+
+  // The sources merged (overrides included), as reload() would publish them.
+  // Throws ConfigError.
+  Value load_sources(SourceList* names) const;
+
+ private:
+  struct Retained {
+    std::uint64_t version = 0;
+    std::uint64_t time_ns = 0;
+    std::string trigger;
+    std::uint64_t content_hash = 0;
+    nlohmann::json summary;  // {"added": n, "removed": n, "changed": n, "keys": [...]}
+    std::shared_ptr<Segment> segment;
+  };
+
+  ReloadOutcome publish_tree(const Value& root, const SourceList& names,
+                             const std::string& trigger, std::uint64_t source_hash);
+  ReloadOutcome make_live(const Retained& r, const std::string& trigger, const std::string& who,
+                          bool rollback);
+  void retain(Retained r);
+  void persist();
+  void record_event(nlohmann::json event);
+  const Retained* find(std::uint64_t version) const;
+  void restore_from_state(const nlohmann::json& state);
+  void adopt_from_shm();
+
+  ServiceOptions opts_;
+  std::unique_ptr<Publisher> publisher_;
+  StateStore store_;
+  std::vector<Retained> retained_;  // sorted by version
+  std::shared_ptr<Segment> live_;
+  std::uint64_t next_version_ = 1;
+  std::uint64_t last_source_hash_ = 0;  // content the sources produced last
+  bool rolled_back_ = false;
+  Value overrides_ = Value::object();
+  std::deque<nlohmann::json> events_;  // newest last, bounded
+  nlohmann::json last_reload_;
+  std::uint64_t reloads_ok_ = 0, reloads_failed_ = 0, rollbacks_ = 0;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+// Sets `path` ("a.b.c") in an object tree, creating objects on the way.
+void set_path(Value& root, const std::string& path, Value v);
+// Removes `path`; false when it was not there.
+bool erase_path(Value& root, const std::string& path);
+std::uint64_t wall_clock_ns();
+
+}  // namespace shmconf::daemon

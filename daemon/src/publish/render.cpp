@@ -1,0 +1,54 @@
+#include "publish/render.hpp"
+
+#include <bit>
+#include <cstdio>
+#include <stdexcept>
+
+namespace shmconf::daemon {
+
+nlohmann::ordered_json node_to_json(const SegmentView& view, const format::Node& n,
+                                    unsigned depth) {
+  if (depth > format::kMaxDepth) throw std::runtime_error("segment nested too deeply to render");
+  switch (static_cast<format::Type>(n.type)) {
+    case format::Type::kNull:
+      return nullptr;
+    case format::Type::kBool:
+      return n.payload != 0;
+    case format::Type::kInt:
+      return static_cast<std::int64_t>(n.payload);
+    case format::Type::kDouble:
+      return std::bit_cast<double>(n.payload);
+    case format::Type::kString:
+      return std::string(view.string_value(n.payload));
+    case format::Type::kArray: {
+      auto out = nlohmann::ordered_json::array();
+      for (const format::Node& c : view.children(n)) out.push_back(node_to_json(view, c, depth + 1));
+      return out;
+    }
+    case format::Type::kObject: {
+      auto out = nlohmann::ordered_json::object();
+      for (const format::Node& c : view.children(n)) {
+        out[std::string(view.name(c))] = node_to_json(view, c, depth + 1);
+      }
+      return out;
+    }
+  }
+  return nullptr;
+}
+
+nlohmann::ordered_json node_origin(const SegmentView& view, const format::Node& n) {
+  if (n.source == format::kNoSource && n.line == 0) return nullptr;
+  nlohmann::ordered_json o;
+  o["source"] = std::string(view.source_name(n.source));
+  o["line"] = n.line;
+  o["column"] = n.column;
+  return o;
+}
+
+std::string hex64(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace shmconf::daemon

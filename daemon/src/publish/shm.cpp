@@ -1,0 +1,126 @@
+#include "publish/shm.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
+namespace shmconf::daemon {
+namespace {
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+ShmMapping::ShmMapping(ShmMapping&& o) noexcept
+    : addr_(std::exchange(o.addr_, nullptr)), length_(std::exchange(o.length_, 0)) {}
+
+ShmMapping& ShmMapping::operator=(ShmMapping&& o) noexcept {
+  if (this != &o) {
+    reset();
+    addr_ = std::exchange(o.addr_, nullptr);
+    length_ = std::exchange(o.length_, 0);
+  }
+  return *this;
+}
+
+ShmMapping::~ShmMapping() { reset(); }
+
+void ShmMapping::reset() {
+  if (addr_ != nullptr) ::munmap(addr_, length_);
+  addr_ = nullptr;
+  length_ = 0;
+}
+
+ShmMapping shm_create(const std::string& name, std::size_t size, const ShmAccess& access) {
+  Fd f;
+  f.fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    access.mode);
+  if (f.fd < 0) throw_errno("shm_open(" + name + ")");
+  // The umask may have narrowed the mode; the group is set before any data
+  // is written, so no reader can see the object with the wrong access.
+  if (access.group && ::fchown(f.fd, static_cast<uid_t>(-1), *access.group) != 0) {
+    const int e = errno;
+    ::shm_unlink(name.c_str());
+    throw std::system_error(e, std::generic_category(), "fchown(" + name + ")");
+  }
+  if (::fchmod(f.fd, access.mode) != 0) {
+    const int e = errno;
+    ::shm_unlink(name.c_str());
+    throw std::system_error(e, std::generic_category(), "fchmod(" + name + ")");
+  }
+  // Allocate the pages now (tmpfs), then map them populated: the build
+  // writes without page faults. A published segment is never resized.
+  if (int e = ::posix_fallocate(f.fd, 0, static_cast<off_t>(size)); e != 0) {
+    ::shm_unlink(name.c_str());
+    throw std::system_error(e, std::generic_category(), "fallocate(" + name + ")");
+  }
+  void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f.fd, 0);
+  if (addr == MAP_FAILED) {
+    const int e = errno;
+    ::shm_unlink(name.c_str());
+    throw std::system_error(e, std::generic_category(), "mmap(" + name + ")");
+  }
+  return ShmMapping(addr, size);
+}
+
+std::optional<ShmMapping> shm_open_ours(const std::string& name, bool writable, std::size_t size) {
+  Fd f;
+  f.fd = ::shm_open(name.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW, 0);
+  if (f.fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    if (errno == EACCES) {
+      throw AlarmError("/dev/shm" + name +
+                       " exists but is not accessible to this daemon: someone may be squatting "
+                       "the name; refusing to use it");
+    }
+    throw_errno("shm_open(" + name + ")");
+  }
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) throw_errno("fstat(" + name + ")");
+  if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    throw AlarmError("/dev/shm" + name + " exists with owner uid " + std::to_string(st.st_uid) +
+                     " and mode " + std::to_string(st.st_mode & 07777) +
+                     ", not this daemon's: someone may be squatting the name; refusing to use it");
+  }
+  if (size == 0) size = static_cast<std::size_t>(st.st_size);
+  if (size == 0 || static_cast<std::size_t>(st.st_size) < size) {
+    throw AlarmError("/dev/shm" + name + " is smaller than expected");
+  }
+  void* addr = ::mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                      MAP_SHARED | MAP_POPULATE, f.fd, 0);
+  if (addr == MAP_FAILED) throw_errno("mmap(" + name + ")");
+  return ShmMapping(addr, size);
+}
+
+void shm_remove(const std::string& name) {
+  if (::shm_unlink(name.c_str()) != 0 && errno != ENOENT) throw_errno("shm_unlink(" + name + ")");
+}
+
+std::vector<std::string> shm_list(const std::string& stem) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir("/dev/shm");
+  if (d == nullptr) return out;
+  while (const dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.compare(0, stem.size(), stem) == 0) out.push_back(std::move(n));
+  }
+  ::closedir(d);
+  return out;
+}
+
+}  // namespace shmconf::daemon

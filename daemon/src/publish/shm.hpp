@@ -1,0 +1,64 @@
+// daemon/src/publish/shm.hpp — POSIX shared-memory objects as the daemon
+// creates and adopts them: O_EXCL creation, ownership checks, pre-faulting.
+//
+// Thread-safety: none needed (one daemon thread). Cost: system calls; a
+// created object is fallocate()d and MAP_POPULATEd so publishing into it
+// takes no page faults.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace shmconf::daemon {
+
+// Someone else's object sits on one of our names: never open it.
+class AlarmError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ShmMapping {
+ public:
+  ShmMapping() = default;
+  ShmMapping(void* addr, std::size_t length) : addr_(addr), length_(length) {}
+  ShmMapping(ShmMapping&& o) noexcept;
+  ShmMapping& operator=(ShmMapping&& o) noexcept;
+  ~ShmMapping();
+  void* data() const { return addr_; }
+  std::size_t size() const { return length_; }
+  void reset();
+
+ private:
+  void* addr_ = nullptr;
+  std::size_t length_ = 0;
+};
+
+struct ShmAccess {
+  mode_t mode = 0644;                // 0644, or 0640 with a group
+  std::optional<gid_t> group;        // owner group of the objects
+};
+
+// Creates `name` with O_CREAT|O_EXCL, sets mode and group, allocates `size`
+// bytes and maps it read-write, pre-faulted. Throws std::system_error
+// (EEXIST when the name is taken).
+ShmMapping shm_create(const std::string& name, std::size_t size, const ShmAccess& access);
+
+// Opens an existing object that must be ours (owner = our euid, a regular
+// file, not writable by group or others): read-only unless `writable`.
+// Returns std::nullopt when it does not exist; throws AlarmError when it is
+// not ours, std::system_error on other failures. `size` = 0 maps the whole
+// object.
+std::optional<ShmMapping> shm_open_ours(const std::string& name, bool writable,
+                                        std::size_t size = 0);
+
+void shm_remove(const std::string& name);  // unlink; a missing name is fine
+
+// Names (without the leading '/') of objects in /dev/shm starting with `stem`.
+std::vector<std::string> shm_list(const std::string& stem);
+
+}  // namespace shmconf::daemon

@@ -1,0 +1,102 @@
+// daemon/src/tree/value.hpp — the daemon's in-memory configuration tree.
+//
+// Every parser produces a Value; sources are merged into one Value; the
+// snapshot builder flattens it into a segment. Values remember where they
+// came from (Origin) so errors and provenance can name file:line:column.
+//
+// Thread-safety: plain data, no sharing. Cost: one heap node per container
+// entry; the daemon never touches these on a client's read path.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shmconf/format.hpp"
+
+namespace shmconf::daemon {
+
+using format::Type;
+
+// Where a value was set: an index into the namespace's source list (see
+// SourceList) and a 1-based line and column, 0 when unknown.
+struct Origin {
+  std::uint32_t source = format::kNoSource;
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+};
+
+struct Value {
+  Type type = Type::kNull;
+  bool b = false;
+  std::int64_t i = 0;
+  double d = 0.0;
+  std::string s;                                   // kString
+  std::vector<Value> items;                        // kArray
+  std::map<std::string, Value, std::less<>> fields;  // kObject, sorted bytewise
+  Origin origin;
+
+  static Value null(Origin o = {}) { return make(Type::kNull, o); }
+  static Value boolean(bool v, Origin o = {}) { auto x = make(Type::kBool, o); x.b = v; return x; }
+  static Value integer(std::int64_t v, Origin o = {}) { auto x = make(Type::kInt, o); x.i = v; return x; }
+  static Value real(double v, Origin o = {}) { auto x = make(Type::kDouble, o); x.d = v; return x; }
+  static Value string(std::string v, Origin o = {}) {
+    auto x = make(Type::kString, o);
+    x.s = std::move(v);
+    return x;
+  }
+  static Value array(Origin o = {}) { return make(Type::kArray, o); }
+  static Value object(Origin o = {}) { return make(Type::kObject, o); }
+
+  bool is_container() const { return type == Type::kArray || type == Type::kObject; }
+  // Structural equality of content (origins ignored).
+  friend bool operator==(const Value& a, const Value& b);
+
+ private:
+  static Value make(Type t, Origin o) {
+    Value v;
+    v.type = t;
+    v.origin = o;
+    return v;
+  }
+};
+
+// The sources of one namespace, in priority order (later wins). A Value's
+// Origin::source indexes this list. Names are what operators see:
+// "file:/etc/app/base.yaml", "env:APP_", "override", "state:v12".
+using SourceList = std::vector<std::string>;
+
+// A configuration error with a position: formats as
+// "file:line:col: key.path: message" (parts that are unknown are omitted).
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, std::uint32_t line, std::uint32_t column, std::string key_path,
+              std::string message);
+  const std::string& file() const { return file_; }
+  std::uint32_t line() const { return line_; }
+  std::uint32_t column() const { return column_; }
+  const std::string& key_path() const { return key_path_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string file_;
+  std::uint32_t line_;
+  std::uint32_t column_;
+  std::string key_path_;
+  std::string message_;
+};
+
+// Canonical JSON: object keys in bytewise order, no insignificant
+// whitespace unless `pretty`, integers as integers, doubles in the shortest
+// form that round-trips (always with a '.' or exponent), strings escaped
+// per RFC 8259. content_hash() is XXH3-64 of the compact form.
+std::string to_json(const Value& v, bool pretty = false);
+std::uint64_t content_hash(const Value& v);
+
+// Appends `s` to `out` as a JSON string literal.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace shmconf::daemon

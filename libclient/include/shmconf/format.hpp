@@ -1,0 +1,301 @@
+// shmconf/format.hpp — the shared-memory layout, version 1.
+//
+// This header mirrors docs/FORMAT.md, which is normative: a change touches
+// both or neither. It is shared by the daemon (which writes segments and the
+// control block) and the client (which only reads them).
+//
+// Everything here is plain data: little-endian, 8-byte aligned, addressed by
+// 32-bit offsets from the start of the object that holds them, never by
+// pointers, so a segment maps at any address in any process.
+//
+// Thread-safety: segments are immutable once published. The control block is
+// written by exactly one process (the daemon) and read by any number of
+// clients; its atomic fields are accessed only through the helpers at the end
+// of this file, and each names the access it pairs with.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace shmconf::format {
+
+// "SHMCSEG\1" and "SHMCCTL\1" read as little-endian 64-bit words. A reader of
+// the other byte order sees a different number and refuses the object.
+inline constexpr std::uint64_t kSegmentMagic = 0x01474553434D4853ull;
+inline constexpr std::uint64_t kControlMagic = 0x014C5443434D4853ull;
+inline constexpr std::uint32_t kFormatVersion = 1;
+
+// Limits a writer must respect and a reader relies on (FORMAT.md "Limits").
+inline constexpr std::uint64_t kMaxSegmentSize = 0xFFFFFFFFull;  // 32-bit offsets
+inline constexpr std::uint32_t kMaxKeyLength = 4096;             // full path, bytes
+inline constexpr std::uint32_t kMaxDepth = 128;                  // nesting levels
+inline constexpr std::uint32_t kNoSource = 0xFFFFFFFFu;          // Node::source unknown
+
+enum class Type : std::uint8_t {
+  kNull = 0,
+  kBool = 1,
+  kInt = 2,
+  kDouble = 3,
+  kString = 4,
+  kArray = 5,
+  kObject = 6,
+};
+inline constexpr std::uint8_t kTypeCount = 7;
+
+// --- Segment -----------------------------------------------------------------
+
+// Offset 0 of every segment. 128 bytes.
+struct SegmentHeader {
+  std::uint64_t magic;            // kSegmentMagic
+  std::uint32_t format_version;   // kFormatVersion
+  std::uint32_t layout_signature; // kLayoutSignature
+  std::uint32_t header_size;      // sizeof(SegmentHeader)
+  std::uint32_t flags;            // 0; readers refuse unknown bits
+  std::uint64_t segment_size;     // bytes of the segment that are meaningful
+  std::uint64_t checksum;         // XXH3-64 (seed 0) of bytes [40, segment_size)
+  std::uint64_t version;          // version id of this content (1, 2, ...)
+  std::uint64_t publish_time_ns;  // CLOCK_REALTIME when built, nanoseconds
+  std::uint64_t content_hash;     // XXH3-64 of the canonical JSON of the tree
+  std::uint32_t node_count;       // entries in the node table (root included)
+  std::uint32_t index_capacity;   // slots in the hash index (> node_count - 1)
+  std::uint32_t nodes_off;        // -> Node[node_count]
+  std::uint32_t index_off;        // -> IndexSlot[index_capacity]
+  std::uint32_t strings_off;      // -> string pool
+  std::uint32_t strings_size;     // bytes in the string pool
+  std::uint32_t meta_off;         // -> MetaHeader
+  std::uint32_t meta_size;        // bytes from meta_off covered by metadata
+  std::uint64_t hash_seed;        // seed for XXH3-64 of key paths
+  std::uint64_t prev_version;     // version the change list is against, 0 = none
+  std::uint64_t reserved[2];      // 0
+};
+
+// One node of the tree. Children of a container are contiguous in the node
+// table, after their parent, objects' children sorted by name (bytewise),
+// arrays' children in index order. Node 0 is the root object. 40 bytes.
+struct Node {
+  std::uint32_t key_off;   // full key path in the string pool ("" for root)
+  std::uint32_t key_len;
+  std::uint32_t name_pos;  // the last path component starts at key_off + name_pos
+  std::uint32_t parent;    // node index; the root's parent is 0
+  std::uint8_t type;       // Type
+  std::uint8_t reserved0;  // 0
+  std::uint16_t reserved1; // 0
+  std::uint32_t source;    // index into the sources table, or kNoSource
+  std::uint32_t line;      // 1-based line in that source, 0 = unknown
+  std::uint32_t column;    // 1-based column, 0 = unknown
+  std::uint64_t payload;   // see payload encoding below
+};
+
+// Payload encoding, by type:
+//   kNull    0
+//   kBool    0 or 1
+//   kInt     the int64 value, two's complement
+//   kDouble  the IEEE-754 binary64 bits
+//   kString  string-pool offset in the low 32 bits, length in the high 32 bits
+//   kArray / kObject  first child's node index (low 32), child count (high 32)
+// String-pool offsets are relative to the segment start. Every string in the
+// pool is followed by a NUL byte that its length does not count.
+constexpr std::uint64_t pack(std::uint32_t low, std::uint32_t high) noexcept {
+  return static_cast<std::uint64_t>(low) | (static_cast<std::uint64_t>(high) << 32);
+}
+constexpr std::uint32_t low32(std::uint64_t v) noexcept { return static_cast<std::uint32_t>(v); }
+constexpr std::uint32_t high32(std::uint64_t v) noexcept {
+  return static_cast<std::uint32_t>(v >> 32);
+}
+
+// One slot of the open-addressing hash index from full key path to value.
+// Every node but the root has exactly one slot. The slot repeats the node's
+// type and payload so that a lookup touches one slot and the key bytes.
+// 32 bytes.
+struct IndexSlot {
+  std::uint64_t hash;     // key_hash(path); 0 marks an empty slot
+  std::uint32_t key_off;  // same as the node's
+  std::uint32_t key_len;
+  std::uint32_t node;     // node index
+  std::uint8_t type;      // same as the node's
+  std::uint8_t reserved[3];
+  std::uint64_t payload;  // same as the node's
+};
+
+// Metadata block at SegmentHeader::meta_off. 32 bytes, followed by the tables
+// it points to.
+struct MetaHeader {
+  std::uint32_t source_count;   // entries in the sources table
+  std::uint32_t sources_off;    // -> StrRef[source_count]: source descriptions
+  std::uint32_t changed_count;  // entries in the change list
+  std::uint32_t changed_off;    // -> ChangedKey[changed_count], sorted by key
+  std::uint32_t trigger_off;    // what caused this version ("inotify", "sighup", ...)
+  std::uint32_t trigger_len;
+  std::uint64_t reserved;       // 0
+};
+
+struct StrRef {
+  std::uint32_t off;  // string-pool offset (segment-relative)
+  std::uint32_t len;
+};
+
+enum class Change : std::uint32_t { kAdded = 1, kRemoved = 2, kChanged = 3 };
+
+// A leaf key (or container turned leaf) that differs from prev_version. 16 bytes.
+struct ChangedKey {
+  std::uint32_t key_off;
+  std::uint32_t key_len;
+  std::uint32_t kind;      // Change
+  std::uint32_t reserved;  // 0
+};
+
+// --- Control block -------------------------------------------------------------
+
+// One per namespace, object "/<prefix>.<namespace>.ctl". Written only by the
+// daemon. The object is one page; the struct is 128 bytes at offset 0.
+struct ControlBlock {
+  std::uint64_t magic;             // kControlMagic
+  std::uint32_t format_version;    // kFormatVersion
+  std::uint32_t layout_signature;  // kLayoutSignature
+  std::uint32_t size;              // sizeof(ControlBlock)
+  std::uint32_t futex_word;        // atomic; +1 after every publish, then FUTEX_WAKE
+  std::uint64_t generation;        // atomic; readers' fast path (publish step 5)
+  std::uint64_t seq;               // atomic; seqlock over the record below
+  // Record: read only under the seqlock.
+  std::uint64_t rec_generation;
+  std::uint64_t rec_version;       // 0 = nothing published yet
+  std::uint64_t rec_segment_id;    // names "/<prefix>.<namespace>.seg.<id>"
+  std::uint64_t rec_segment_size;
+  std::uint64_t rec_checksum;      // equals the segment header's checksum
+  std::uint64_t rec_content_hash;
+  std::uint64_t rec_publish_time_ns;
+  // Informational, written by the daemon outside the seqlock.
+  std::uint64_t daemon_pid;        // last daemon that published
+  std::uint64_t next_segment_id;   // the daemon's allocator; clients ignore it
+  std::uint64_t created_time_ns;   // when the control block was created
+  std::uint64_t reserved[1];
+};
+
+inline constexpr std::size_t kControlObjectSize = 4096;
+
+// --- Layout checks -------------------------------------------------------------
+
+static_assert(sizeof(SegmentHeader) == 128);
+static_assert(offsetof(SegmentHeader, magic) == 0);
+static_assert(offsetof(SegmentHeader, format_version) == 8);
+static_assert(offsetof(SegmentHeader, layout_signature) == 12);
+static_assert(offsetof(SegmentHeader, header_size) == 16);
+static_assert(offsetof(SegmentHeader, flags) == 20);
+static_assert(offsetof(SegmentHeader, segment_size) == 24);
+static_assert(offsetof(SegmentHeader, checksum) == 32);
+static_assert(offsetof(SegmentHeader, version) == 40);
+static_assert(offsetof(SegmentHeader, publish_time_ns) == 48);
+static_assert(offsetof(SegmentHeader, content_hash) == 56);
+static_assert(offsetof(SegmentHeader, node_count) == 64);
+static_assert(offsetof(SegmentHeader, index_capacity) == 68);
+static_assert(offsetof(SegmentHeader, nodes_off) == 72);
+static_assert(offsetof(SegmentHeader, index_off) == 76);
+static_assert(offsetof(SegmentHeader, strings_off) == 80);
+static_assert(offsetof(SegmentHeader, strings_size) == 84);
+static_assert(offsetof(SegmentHeader, meta_off) == 88);
+static_assert(offsetof(SegmentHeader, meta_size) == 92);
+static_assert(offsetof(SegmentHeader, hash_seed) == 96);
+static_assert(offsetof(SegmentHeader, prev_version) == 104);
+static_assert(offsetof(SegmentHeader, reserved) == 112);
+inline constexpr std::uint32_t kChecksumFrom = 40;  // checksum covers [40, segment_size)
+
+static_assert(sizeof(Node) == 40);
+static_assert(offsetof(Node, key_off) == 0);
+static_assert(offsetof(Node, key_len) == 4);
+static_assert(offsetof(Node, name_pos) == 8);
+static_assert(offsetof(Node, parent) == 12);
+static_assert(offsetof(Node, type) == 16);
+static_assert(offsetof(Node, source) == 20);
+static_assert(offsetof(Node, line) == 24);
+static_assert(offsetof(Node, column) == 28);
+static_assert(offsetof(Node, payload) == 32);
+
+static_assert(sizeof(IndexSlot) == 32);
+static_assert(offsetof(IndexSlot, hash) == 0);
+static_assert(offsetof(IndexSlot, key_off) == 8);
+static_assert(offsetof(IndexSlot, key_len) == 12);
+static_assert(offsetof(IndexSlot, node) == 16);
+static_assert(offsetof(IndexSlot, type) == 20);
+static_assert(offsetof(IndexSlot, payload) == 24);
+
+static_assert(sizeof(MetaHeader) == 32);
+static_assert(offsetof(MetaHeader, source_count) == 0);
+static_assert(offsetof(MetaHeader, sources_off) == 4);
+static_assert(offsetof(MetaHeader, changed_count) == 8);
+static_assert(offsetof(MetaHeader, changed_off) == 12);
+static_assert(offsetof(MetaHeader, trigger_off) == 16);
+static_assert(offsetof(MetaHeader, trigger_len) == 20);
+static_assert(sizeof(StrRef) == 8);
+static_assert(sizeof(ChangedKey) == 16);
+
+static_assert(sizeof(ControlBlock) == 128);
+static_assert(offsetof(ControlBlock, magic) == 0);
+static_assert(offsetof(ControlBlock, format_version) == 8);
+static_assert(offsetof(ControlBlock, layout_signature) == 12);
+static_assert(offsetof(ControlBlock, size) == 16);
+static_assert(offsetof(ControlBlock, futex_word) == 20);
+static_assert(offsetof(ControlBlock, generation) == 24);
+static_assert(offsetof(ControlBlock, seq) == 32);
+static_assert(offsetof(ControlBlock, rec_generation) == 40);
+static_assert(offsetof(ControlBlock, rec_version) == 48);
+static_assert(offsetof(ControlBlock, rec_segment_id) == 56);
+static_assert(offsetof(ControlBlock, rec_segment_size) == 64);
+static_assert(offsetof(ControlBlock, rec_checksum) == 72);
+static_assert(offsetof(ControlBlock, rec_content_hash) == 80);
+static_assert(offsetof(ControlBlock, rec_publish_time_ns) == 88);
+static_assert(offsetof(ControlBlock, daemon_pid) == 96);
+static_assert(offsetof(ControlBlock, next_segment_id) == 104);
+static_assert(offsetof(ControlBlock, created_time_ns) == 112);
+
+// The layout signature folds every struct size and the offsets above into
+// one number, so two builds that disagree on layout refuse each other even
+// when they agree on kFormatVersion.
+constexpr std::uint32_t layout_signature() noexcept {
+  std::uint32_t h = 2166136261u;  // FNV-1a
+  const std::uint32_t parts[] = {
+      sizeof(SegmentHeader), sizeof(Node), sizeof(IndexSlot), sizeof(MetaHeader),
+      sizeof(StrRef), sizeof(ChangedKey), sizeof(ControlBlock),
+      offsetof(SegmentHeader, checksum), offsetof(SegmentHeader, nodes_off),
+      offsetof(Node, payload), offsetof(IndexSlot, payload),
+      offsetof(ControlBlock, generation), offsetof(ControlBlock, seq),
+      offsetof(ControlBlock, rec_version), kTypeCount, 8 /* alignment */};
+  for (std::uint32_t p : parts) {
+    for (int i = 0; i < 4; ++i) {
+      h ^= (p >> (8 * i)) & 0xFFu;
+      h *= 16777619u;
+    }
+  }
+  return h;
+}
+inline constexpr std::uint32_t kLayoutSignature = layout_signature();
+
+// Slot where the probe for `hash` starts: the high 64 bits of hash * capacity
+// (Lemire's "fastrange"), then linear probing with wrap-around.
+constexpr std::uint32_t home_slot(std::uint64_t hash, std::uint32_t capacity) noexcept {
+  return static_cast<std::uint32_t>((static_cast<unsigned __int128>(hash) * capacity) >> 64);
+}
+
+// --- Atomic access to the control block -------------------------------------
+// Shared-memory atomics go through the GCC builtins, which take const
+// pointers for loads, so a reader's PROT_READ mapping needs no cast.
+
+inline std::uint64_t load_acquire(const std::uint64_t* p) noexcept {
+  return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+inline std::uint64_t load_relaxed(const std::uint64_t* p) noexcept {
+  return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+inline std::uint32_t load_acquire(const std::uint32_t* p) noexcept {
+  return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+inline void store_release(std::uint64_t* p, std::uint64_t v) noexcept {
+  __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+inline void store_relaxed(std::uint64_t* p, std::uint64_t v) noexcept {
+  __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+inline void store_release(std::uint32_t* p, std::uint32_t v) noexcept {
+  __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+}  // namespace shmconf::format

@@ -1,0 +1,111 @@
+// shmconf/segment.hpp — a checked, read-only view of one snapshot segment.
+//
+// SegmentView::open() validates every header field, section bound, node,
+// index slot and the checksum of a byte range (format.hpp, FORMAT.md
+// "Validation") before it hands out a view; after that, lookups trust the
+// offsets they were shown to be in bounds. Nothing here allocates, throws,
+// locks or makes a system call, so a hostile segment can make open() fail
+// but cannot make a later lookup fault.
+//
+// Thread-safety: a view is immutable; any number of threads may use one.
+// Cost: open() is O(segment size) (one XXH3 pass plus one pass over nodes
+// and slots); find() is one hash of the key, one slot, one memcmp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "shmconf/format.hpp"
+#include "shmconf/result.hpp"
+
+namespace shmconf {
+
+// XXH3-64 of a full key path with the segment's seed, never 0 (0 marks an
+// empty index slot, so a hash of 0 is stored as 1).
+std::uint64_t key_hash(std::string_view key, std::uint64_t seed) noexcept;
+
+// Why open() refused a segment: a fixed buffer, so refusing allocates nothing.
+struct SegmentError {
+  char message[160] = {};
+};
+
+class SegmentView {
+ public:
+  SegmentView() = default;
+
+  // Validates [data, data + size). `expected_checksum`, when non-zero, must
+  // equal the header's (the control block's record carries it).
+  static Errc open(const void* data, std::size_t size, std::uint64_t expected_checksum,
+                   SegmentView* out, SegmentError* why = nullptr) noexcept;
+
+  bool empty() const noexcept { return base_ == nullptr; }
+  const format::SegmentHeader& header() const noexcept { return *hdr_; }
+  std::uint64_t version() const noexcept { return hdr_->version; }
+  std::uint32_t node_count() const noexcept { return hdr_->node_count; }
+  const format::Node& node(std::uint32_t i) const noexcept { return nodes_[i]; }
+  const format::Node& root() const noexcept { return nodes_[0]; }
+
+  // Hot path: the slot for `key`, or nullptr.
+  const format::IndexSlot* find(std::string_view key) const noexcept;
+  // Same, with the key's hash already computed by key_hash(key, seed()).
+  const format::IndexSlot* find(std::string_view key, std::uint64_t hash) const noexcept;
+  std::uint64_t seed() const noexcept { return hdr_->hash_seed; }
+  std::span<const format::IndexSlot> slots() const noexcept {
+    return {slots_, hdr_->index_capacity};
+  }
+
+  // Strings and structure; offsets were validated by open().
+  std::string_view str(std::uint32_t off, std::uint32_t len) const noexcept {
+    return {reinterpret_cast<const char*>(base_) + off, len};
+  }
+  std::string_view key(const format::Node& n) const noexcept { return str(n.key_off, n.key_len); }
+  std::string_view name(const format::Node& n) const noexcept {
+    return key(n).substr(n.name_pos);
+  }
+  std::string_view string_value(std::uint64_t payload) const noexcept {
+    return str(format::low32(payload), format::high32(payload));
+  }
+  std::span<const format::Node> children(const format::Node& n) const noexcept;
+  std::uint32_t index_of(const format::Node& n) const noexcept {
+    return static_cast<std::uint32_t>(&n - nodes_);
+  }
+
+  // Metadata.
+  std::span<const format::StrRef> sources() const noexcept { return {sources_, meta_->source_count}; }
+  std::span<const format::ChangedKey> changed() const noexcept {
+    return {changed_, meta_->changed_count};
+  }
+  std::string_view trigger() const noexcept { return str(meta_->trigger_off, meta_->trigger_len); }
+  std::string_view source_name(std::uint32_t source) const noexcept;
+
+ private:
+  const unsigned char* base_ = nullptr;
+  const format::SegmentHeader* hdr_ = nullptr;
+  const format::Node* nodes_ = nullptr;
+  const format::IndexSlot* slots_ = nullptr;
+  const format::MetaHeader* meta_ = nullptr;
+  const format::StrRef* sources_ = nullptr;
+  const format::ChangedKey* changed_ = nullptr;
+};
+
+// A leaf (a scalar, or an empty array or object) is the unit of change.
+bool is_leaf(const format::Node& n) noexcept;
+// Leaves of two views compare equal: same type and same value.
+bool same_leaf(const SegmentView& a, const format::Node& x, const SegmentView& b,
+               const format::Node& y) noexcept;
+
+struct SegmentChange {
+  std::string_view key;  // points into `from` for removals, into `to` otherwise
+  format::Change kind;
+  const format::Node* from_node;  // nullptr when added
+  const format::Node* to_node;    // nullptr when removed
+};
+// Leaf keys under `prefix` (a plain string prefix of the full path) that
+// differ from `from` to `to`, sorted by key. O(leaves) lookups; allocates.
+std::vector<SegmentChange> diff_segments(const SegmentView& from, const SegmentView& to,
+                                         std::string_view prefix = {});
+
+}  // namespace shmconf

@@ -1,0 +1,100 @@
+/* shmconf/shmconf.h — the C ABI of libshmconf.
+ *
+ * For any language with an FFI. Handles are opaque. Every function that can
+ * fail returns 0 or a negative SHMCONF_E_* code; out-parameters are written
+ * only on success (one documented exception: shmconf_get_string reports the
+ * needed length on SHMCONF_E_RANGE).
+ *
+ * Thread-safety: a shmconf_client may be used by many threads at once. A
+ * shmconf_snapshot is immutable and may be read by many threads; release it
+ * exactly once.
+ *
+ * Cost: getters on a snapshot make no system call, take no lock and do not
+ * allocate. shmconf_snapshot_acquire allocates one small handle (use one
+ * snapshot for a batch of reads, not one per read).
+ */
+#ifndef SHMCONF_SHMCONF_H
+#define SHMCONF_SHMCONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SHMCONF_BUILDING_LIBRARY) && defined(__GNUC__)
+#define SHMCONF_API __attribute__((visibility("default")))
+#else
+#define SHMCONF_API
+#endif
+
+/* Error codes: a reserved negative band, never a -errno value. */
+#define SHMCONF_OK 0
+#define SHMCONF_E_NOT_FOUND (-30101)    /* no such key */
+#define SHMCONF_E_WRONG_TYPE (-30102)   /* the key holds another type */
+#define SHMCONF_E_NO_SNAPSHOT (-30103)  /* nothing published yet */
+#define SHMCONF_E_NO_NAMESPACE (-30104) /* no such namespace (no control block) */
+#define SHMCONF_E_PERMISSION (-30105)   /* owner or mode of an object refused */
+#define SHMCONF_E_CORRUPT (-30106)      /* validation failed */
+#define SHMCONF_E_VERSION (-30107)      /* format version or layout mismatch */
+#define SHMCONF_E_BUSY (-30108)         /* control block stayed mid-update */
+#define SHMCONF_E_TIMEOUT (-30109)      /* wait timed out */
+#define SHMCONF_E_RANGE (-30110)        /* buffer too small */
+#define SHMCONF_E_INVALID (-30111)      /* invalid argument */
+#define SHMCONF_E_SYSTEM (-30112)       /* operating-system error, see errno */
+#define SHMCONF_E_NOMEM (-30113)        /* out of memory */
+
+/* Value types, as stored in the segment. */
+#define SHMCONF_TYPE_NULL 0
+#define SHMCONF_TYPE_BOOL 1
+#define SHMCONF_TYPE_INT 2
+#define SHMCONF_TYPE_DOUBLE 3
+#define SHMCONF_TYPE_STRING 4
+#define SHMCONF_TYPE_ARRAY 5
+#define SHMCONF_TYPE_OBJECT 6
+
+typedef struct shmconf_client shmconf_client;
+typedef struct shmconf_snapshot shmconf_snapshot;
+
+/* Attach to namespace `name` (prefix from $SHMCONF_PREFIX or "shmconf"). */
+SHMCONF_API int shmconf_open(const char *name, shmconf_client **out);
+/* The same with an explicit object-name prefix (NULL or "" = default). */
+SHMCONF_API int shmconf_open_prefix(const char *name, const char *prefix, shmconf_client **out);
+SHMCONF_API void shmconf_close(shmconf_client *c);
+/* Version of the newest snapshot; 0 when nothing is published. */
+SHMCONF_API uint64_t shmconf_version(shmconf_client *c);
+
+/* A pinned, consistent view: every get on it sees one version. */
+SHMCONF_API int shmconf_snapshot_acquire(shmconf_client *c, shmconf_snapshot **out);
+SHMCONF_API void shmconf_snapshot_release(shmconf_snapshot *s);
+SHMCONF_API uint64_t shmconf_snapshot_version(const shmconf_snapshot *s);
+
+SHMCONF_API int shmconf_get_type(const shmconf_snapshot *s, const char *key, int *out);
+SHMCONF_API int shmconf_get_int64(const shmconf_snapshot *s, const char *key, int64_t *out);
+/* An int64 value widens to double. */
+SHMCONF_API int shmconf_get_double(const shmconf_snapshot *s, const char *key, double *out);
+SHMCONF_API int shmconf_get_bool(const shmconf_snapshot *s, const char *key, int *out);
+/* Copies the string and a NUL into buf. On SHMCONF_E_RANGE (cap < length + 1)
+ * *len receives the length needed (without the NUL) and buf is untouched. */
+SHMCONF_API int shmconf_get_string(const shmconf_snapshot *s, const char *key, char *buf,
+                                   size_t cap, size_t *len);
+
+/* Calls fn(key, type, ctx) for each direct child of `section` ("" = root),
+ * in key order; a non-zero return from fn stops and is returned. */
+typedef int (*shmconf_key_fn)(const char *key, size_t key_len, int type, void *ctx);
+SHMCONF_API int shmconf_snapshot_list(const shmconf_snapshot *s, const char *section,
+                                      shmconf_key_fn fn, void *ctx);
+
+/* Blocks until the live version differs from known_version (returns 0) or
+ * timeout_ms passes (SHMCONF_E_TIMEOUT); timeout_ms < 0 waits forever. */
+SHMCONF_API int shmconf_wait_for_change(shmconf_client *c, uint64_t known_version,
+                                        int timeout_ms);
+
+/* Static description of a code; never NULL. */
+SHMCONF_API const char *shmconf_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMCONF_SHMCONF_H */

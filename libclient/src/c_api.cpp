@@ -1,0 +1,149 @@
+// The C ABI: the only extern "C" file. Thin wrappers over the C++ API.
+#include "shmconf/shmconf.h"
+
+#include <cstring>
+#include <new>
+
+#include "client_impl.hpp"
+#include "shmconf/client.hpp"
+
+struct shmconf_client {
+  shmconf::Client client;
+};
+struct shmconf_snapshot {
+  shmconf::Snapshot snap;
+};
+
+namespace {
+
+int code(shmconf::Errc e) noexcept { return static_cast<int>(e); }
+
+static_assert(static_cast<int>(shmconf::Errc::kNotFound) == SHMCONF_E_NOT_FOUND);
+static_assert(static_cast<int>(shmconf::Errc::kWrongType) == SHMCONF_E_WRONG_TYPE);
+static_assert(static_cast<int>(shmconf::Errc::kNoSnapshot) == SHMCONF_E_NO_SNAPSHOT);
+static_assert(static_cast<int>(shmconf::Errc::kNoNamespace) == SHMCONF_E_NO_NAMESPACE);
+static_assert(static_cast<int>(shmconf::Errc::kPermission) == SHMCONF_E_PERMISSION);
+static_assert(static_cast<int>(shmconf::Errc::kCorrupt) == SHMCONF_E_CORRUPT);
+static_assert(static_cast<int>(shmconf::Errc::kVersion) == SHMCONF_E_VERSION);
+static_assert(static_cast<int>(shmconf::Errc::kBusy) == SHMCONF_E_BUSY);
+static_assert(static_cast<int>(shmconf::Errc::kTimeout) == SHMCONF_E_TIMEOUT);
+static_assert(static_cast<int>(shmconf::Errc::kRange) == SHMCONF_E_RANGE);
+static_assert(static_cast<int>(shmconf::Errc::kInvalid) == SHMCONF_E_INVALID);
+static_assert(static_cast<int>(shmconf::Errc::kSystem) == SHMCONF_E_SYSTEM);
+static_assert(static_cast<int>(shmconf::Errc::kNoMemory) == SHMCONF_E_NOMEM);
+static_assert(static_cast<int>(shmconf::Type::kObject) == SHMCONF_TYPE_OBJECT);
+
+}  // namespace
+
+extern "C" {
+
+int shmconf_open_prefix(const char* name, const char* prefix, shmconf_client** out) {
+  if (name == nullptr || out == nullptr) return SHMCONF_E_INVALID;
+  shmconf::ClientOptions opts;
+  if (prefix != nullptr) opts.prefix = prefix;
+  auto r = shmconf::Client::try_open(name, opts);
+  if (!r) return code(r.error());
+  auto* c = new (std::nothrow) shmconf_client{std::move(*r)};
+  if (c == nullptr) return SHMCONF_E_NOMEM;
+  *out = c;
+  return 0;
+}
+
+int shmconf_open(const char* name, shmconf_client** out) {
+  return shmconf_open_prefix(name, nullptr, out);
+}
+
+void shmconf_close(shmconf_client* c) { delete c; }
+
+uint64_t shmconf_version(shmconf_client* c) { return c ? c->client.version() : 0; }
+
+int shmconf_snapshot_acquire(shmconf_client* c, shmconf_snapshot** out) {
+  if (c == nullptr || out == nullptr) return SHMCONF_E_INVALID;
+  shmconf::Snapshot snap = c->client.snapshot();
+  if (snap.empty()) return SHMCONF_E_NO_SNAPSHOT;
+  auto* s = new (std::nothrow) shmconf_snapshot{std::move(snap)};
+  if (s == nullptr) return SHMCONF_E_NOMEM;
+  *out = s;
+  return 0;
+}
+
+void shmconf_snapshot_release(shmconf_snapshot* s) { delete s; }
+
+uint64_t shmconf_snapshot_version(const shmconf_snapshot* s) {
+  return s ? s->snap.version() : 0;
+}
+
+int shmconf_get_type(const shmconf_snapshot* s, const char* key, int* out) {
+  if (s == nullptr || key == nullptr || out == nullptr) return SHMCONF_E_INVALID;
+  auto r = s->snap.get(key);
+  if (!r) return code(r.error());
+  *out = static_cast<int>(r->type());
+  return 0;
+}
+
+int shmconf_get_int64(const shmconf_snapshot* s, const char* key, int64_t* out) {
+  if (s == nullptr || key == nullptr || out == nullptr) return SHMCONF_E_INVALID;
+  auto r = s->snap.get_int(key);
+  if (!r) return code(r.error());
+  *out = *r;
+  return 0;
+}
+
+int shmconf_get_double(const shmconf_snapshot* s, const char* key, double* out) {
+  if (s == nullptr || key == nullptr || out == nullptr) return SHMCONF_E_INVALID;
+  auto r = s->snap.get_double(key);
+  if (!r) return code(r.error());
+  *out = *r;
+  return 0;
+}
+
+int shmconf_get_bool(const shmconf_snapshot* s, const char* key, int* out) {
+  if (s == nullptr || key == nullptr || out == nullptr) return SHMCONF_E_INVALID;
+  auto r = s->snap.get_bool(key);
+  if (!r) return code(r.error());
+  *out = *r ? 1 : 0;
+  return 0;
+}
+
+int shmconf_get_string(const shmconf_snapshot* s, const char* key, char* buf, size_t cap,
+                       size_t* len) {
+  if (s == nullptr || key == nullptr || (buf == nullptr && cap != 0)) return SHMCONF_E_INVALID;
+  auto r = s->snap.get_string(key);
+  if (!r) return code(r.error());
+  if (cap < r->size() + 1) {
+    if (len != nullptr) *len = r->size();
+    return SHMCONF_E_RANGE;
+  }
+  std::memcpy(buf, r->data(), r->size());
+  buf[r->size()] = '\0';
+  if (len != nullptr) *len = r->size();
+  return 0;
+}
+
+int shmconf_snapshot_list(const shmconf_snapshot* s, const char* section, shmconf_key_fn fn,
+                          void* ctx) {
+  if (s == nullptr || fn == nullptr) return SHMCONF_E_INVALID;
+  auto r = s->snap.get(section ? section : "");
+  if (!r) return code(r.error());
+  if (r->type() != shmconf::Type::kObject && r->type() != shmconf::Type::kArray) {
+    return SHMCONF_E_WRONG_TYPE;
+  }
+  for (shmconf::Value child : r->children()) {
+    // Keys in the pool are NUL-terminated (FORMAT.md), so data() is a C string.
+    const std::string_view k = child.key();
+    if (int rc = fn(k.data(), k.size(), static_cast<int>(child.type()), ctx); rc != 0) return rc;
+  }
+  return 0;
+}
+
+int shmconf_wait_for_change(shmconf_client* c, uint64_t known_version, int timeout_ms) {
+  if (c == nullptr) return SHMCONF_E_INVALID;
+  auto r = c->client.wait_for_change(known_version, std::chrono::milliseconds(timeout_ms));
+  return r ? 0 : code(r.error());
+}
+
+const char* shmconf_strerror(int err) {
+  return shmconf::to_string(static_cast<shmconf::Errc>(err));
+}
+
+}  // extern "C"
