@@ -1,5 +1,6 @@
 #include "publish/builder.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <unordered_set>

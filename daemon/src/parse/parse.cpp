@@ -1,0 +1,358 @@
+// daemon/src/parse/parse.cpp — dispatch by format, file reading, and the
+// checks the three parsers share (parse_internal.hpp).
+#include "parse/parse.hpp"
+
+#include <fcntl.h>
+#include <simdjson.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <system_error>
+
+#include "parse/parse_internal.hpp"
+
+namespace shmconf::daemon {
+namespace detail {
+
+// ---- positions -------------------------------------------------------------
+
+Pos LineIndex::locate(std::size_t offset) const {
+  offset = std::min(offset, text_.size());
+  if (offset < offset_) offset_ = line_ = line_start_ = 0;
+  const char* const begin = text_.data();
+  for (const char* p = begin + offset_;;) {
+    const auto* nl = static_cast<const char*>(
+        std::memchr(p, '\n', static_cast<std::size_t>(begin + offset - p)));
+    if (nl == nullptr) break;
+    ++line_;
+    p = nl + 1;
+    line_start_ = static_cast<std::size_t>(p - begin);
+  }
+  offset_ = offset;
+  auto clamp = [](std::size_t v) {
+    return static_cast<std::uint32_t>(std::min<std::size_t>(v, UINT32_MAX));
+  };
+  return Pos{clamp(line_ + 1), clamp(offset - line_start_ + 1)};
+}
+
+// ---- UTF-8 ------------------------------------------------------------------
+
+std::size_t first_invalid_utf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len;
+    std::uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07u;
+    } else {
+      return i;
+    }
+    if (n - i < len) return i;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0u) != 0x80u) return i;
+      cp = (cp << 6) | (s[i + k] & 0x3Fu);
+    }
+    if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return i;
+    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return i;
+    i += len;
+  }
+  return n;
+}
+
+bool valid_utf8(std::string_view text) {
+  // simdjson's validator is SIMD and dispatched at run time; the scalar one
+  // above only runs to locate an error.
+  return simdjson::validate_utf8(text.data(), text.size());
+}
+
+std::string quote(std::string_view s, std::size_t max) {
+  std::string out;
+  if (s.size() <= max) {
+    append_json_string(out, s);
+    return out;
+  }
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0u) == 0x80u) --cut;
+  append_json_string(out, s.substr(0, cut));
+  out.insert(out.size() - 1, "...");
+  return out;
+}
+
+// ---- Checker -----------------------------------------------------------------
+
+Checker::Checker(const std::string& file, std::uint32_t source, const Limits& limits)
+    : file_(file),
+      source_(source),
+      limits_(limits),
+      // The segment format cannot hold deeper trees, and every recursion in
+      // the daemon (to_json, merge, the builder) is bounded by this.
+      max_depth_(std::min(limits.max_depth, format::kMaxDepth)) {}
+
+std::string Checker::path() const {
+  std::string out;
+  out.reserve(path_length());
+  for (const Component& c : path_) {
+    if (c.is_index) {
+      out += '[';
+      out += std::to_string(c.index);
+      out += ']';
+    } else {
+      if (!out.empty()) out += '.';
+      out += c.key;
+    }
+  }
+  return out;
+}
+
+void Checker::fail(Pos p, std::string message) const {
+  throw ConfigError(file_, p.line, p.column, path(), std::move(message));
+}
+
+void Checker::fail_no_path(Pos p, std::string message) const {
+  throw ConfigError(file_, p.line, p.column, {}, std::move(message));
+}
+
+void Checker::fail_too_many(Pos p) const {
+  fail(p, "more than " + std::to_string(limits_.max_nodes) + " values (limit max_nodes)");
+}
+
+void Checker::fail_alias_bomb(Pos p) const {
+  fail(p, "aliases expand to more than " + std::to_string(limits_.max_alias_nodes) +
+              " values (limit max_alias_nodes); an alias bomb?");
+}
+
+void Checker::fail_too_deep(Pos p) const {
+  fail(p, "nesting deeper than " + std::to_string(max_depth_) + " levels");
+}
+
+void Checker::fail_path_too_long(std::string_view component, std::size_t length, Pos p) const {
+  fail(p, quote(component) + " makes the key path " + std::to_string(length) +
+              " bytes long; the limit is " + std::to_string(limits_.max_path_length));
+}
+
+void Checker::fail_bad_utf8(std::string_view s, Pos p) const {
+  fail(p, "invalid UTF-8 in string at byte " + std::to_string(first_invalid_utf8(s)));
+}
+
+void Checker::fail_duplicate_key(std::string_view key, Pos p) const {
+  fail(p, "duplicate key " + quote(key));
+}
+
+void Checker::validate_key(std::string_view key, Pos p, bool utf8_known_valid) const {
+  if (key.empty()) fail(p, "empty key; keys must be non-empty strings");
+  if (!utf8_known_valid && !valid_utf8(key)) fail(p, "key is not valid UTF-8");
+  if (key.size() > limits_.max_key_length) {
+    fail(p, "key of " + std::to_string(key.size()) + " bytes is longer than the limit of " +
+                std::to_string(limits_.max_key_length));
+  }
+  if (std::size_t at = key.find_first_of(".[]"); at != std::string_view::npos) {
+    fail(p, "key " + quote(key) + " contains '" + key[at] +
+                "'; '.', '[' and ']' are not allowed in keys (they separate key paths)");
+  }
+}
+
+void Checker::push_key(std::string_view key, Pos p) {
+  const std::size_t length = key_path_length(path_length(), key.size());
+  if (length > limits_.max_path_length) fail_path_too_long(key, length, p);
+  path_.push_back(Component{key, 0, false, length});
+}
+
+std::size_t Checker::index_path_length(std::size_t parent, std::size_t i) {
+  std::size_t digits = 1;
+  for (; i >= 10; i /= 10) ++digits;
+  return parent + 2 + digits;
+}
+
+void Checker::push_index(std::size_t i, Pos p) {
+  const std::size_t length = index_path_length(path_length(), i);
+  if (length > limits_.max_path_length) {
+    fail_path_too_long("[" + std::to_string(i) + "]", length, p);
+  }
+  path_.push_back(Component{{}, i, true, length});
+}
+
+void Checker::check_subtree_fits(const Value& v, Pos p) const {
+  check_subtree(v, depth_, path_length(), p);
+}
+
+void Checker::check_subtree(const Value& v, std::uint32_t depth, std::size_t path_length,
+                            Pos p) const {
+  if (!v.is_container()) return;
+  if (depth >= max_depth_) fail_too_deep(p);
+  if (v.type == Type::kObject) {
+    for (const auto& [key, child] : v.fields) {
+      const std::size_t length = key_path_length(path_length, key.size());
+      if (length > limits_.max_path_length) fail_path_too_long(key, length, p);
+      check_subtree(child, depth + 1, length, p);
+    }
+  } else {
+    for (std::size_t i = 0; i < v.items.size(); ++i) {
+      const std::size_t length = index_path_length(path_length, i);
+      if (length > limits_.max_path_length) {
+        fail_path_too_long("[" + std::to_string(i) + "]", length, p);
+      }
+      check_subtree(v.items[i], depth + 1, length, p);
+    }
+  }
+}
+
+}  // namespace detail
+
+// ---- public API ----------------------------------------------------------------
+
+namespace {
+
+bool ends_with_nocase(std::string_view s, std::string_view suffix) {
+  if (s.size() < suffix.size()) return false;
+  return std::equal(suffix.begin(), suffix.end(),
+                    s.end() - static_cast<std::ptrdiff_t>(suffix.size()), [](char a, char b) {
+                      return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+                    });
+}
+
+// `capacity`: readable bytes from text.data(); see detail::parse_json.
+Value parse_buffer(std::string_view text, std::size_t capacity, Format format,
+                   const std::string& display_name, std::uint32_t source, const Limits& limits) {
+  detail::Checker check(display_name, source, limits);
+  if (text.size() > limits.max_file_size) {
+    check.fail_no_path({}, "input of " + std::to_string(text.size()) +
+                               " bytes is larger than the limit of " +
+                               std::to_string(limits.max_file_size));
+  }
+  switch (format) {
+    case Format::kJson:
+      return detail::parse_json(text, capacity, check);
+    case Format::kYaml:
+      return detail::parse_yaml(text, check);
+    case Format::kToml:
+      return detail::parse_toml(text, check);
+  }
+  check.fail_no_path({}, "unknown format");
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+[[noreturn]] void fail_file(const std::string& path, const std::string& what, int err) {
+  throw ConfigError(path, 0, 0, {}, what + ": " + std::generic_category().message(err));
+}
+
+}  // namespace
+
+std::optional<Format> format_for_path(std::string_view path) {
+  if (ends_with_nocase(path, ".json")) return Format::kJson;
+  if (ends_with_nocase(path, ".yaml") || ends_with_nocase(path, ".yml")) return Format::kYaml;
+  if (ends_with_nocase(path, ".toml")) return Format::kToml;
+  return std::nullopt;
+}
+
+Value parse_text(std::string_view text, Format format, const std::string& display_name,
+                 std::uint32_t source, const Limits& limits) {
+  return parse_buffer(text, text.size(), format, display_name, source, limits);
+}
+
+Value parse_file(const std::string& path, std::uint32_t source, const Limits& limits) {
+  const std::optional<Format> format = format_for_path(path);
+  if (!format) {
+    throw ConfigError(path, 0, 0, {},
+                      "unknown file extension; expected .json, .yaml, .yml or .toml");
+  }
+  // O_NONBLOCK so a FIFO planted in a watched directory cannot hang the
+  // reload in open(); it is refused as not a regular file just below.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (fd.get() < 0) fail_file(path, "cannot open", errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) fail_file(path, "cannot stat", errno);
+  if (!S_ISREG(st.st_mode)) throw ConfigError(path, 0, 0, {}, "not a regular file");
+  const auto too_large = [&](std::size_t size) {
+    throw ConfigError(path, 0, 0, {},
+                      "file of " + std::to_string(size) + " bytes is larger than the limit of " +
+                          std::to_string(limits.max_file_size));
+  };
+  if (static_cast<std::uint64_t>(st.st_size) > limits.max_file_size) {
+    too_large(static_cast<std::size_t>(st.st_size));
+  }
+
+  // Read to EOF rather than trusting st_size: the file may still be growing
+  // under a writer that does not rename into place. The buffer is not
+  // zero-filled first (read() writes it); only the JSON padding is zeroed.
+  std::size_t room = static_cast<std::size_t>(st.st_size);  // data bytes buf can take
+  std::unique_ptr<char[]> buf(new char[room + detail::kJsonPadding]);
+  std::size_t size = 0;
+  for (;;) {
+    char probe = 0;
+    const bool full = size == room;
+    // When full, probe with one byte instead of growing a large buffer just
+    // to learn that the file ended where fstat said.
+    const ssize_t got =
+        full ? ::read(fd.get(), &probe, 1) : ::read(fd.get(), buf.get() + size, room - size);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      fail_file(path, "cannot read", errno);
+    }
+    if (got == 0) break;
+    if (full) {
+      if (size + 1 > limits.max_file_size) too_large(size + 1);
+      room = std::min(std::max(room * 2, std::size_t{4096}), limits.max_file_size + 1);
+      std::unique_ptr<char[]> bigger(new char[room + detail::kJsonPadding]);
+      std::memcpy(bigger.get(), buf.get(), size);
+      buf = std::move(bigger);
+      buf[size] = probe;
+    }
+    size += static_cast<std::size_t>(got);
+    if (size > limits.max_file_size) too_large(size);
+  }
+  std::memset(buf.get() + size, 0, detail::kJsonPadding);
+  return parse_buffer(std::string_view(buf.get(), size), size + detail::kJsonPadding, *format, path,
+                      source, limits);
+}
+
+std::string join_path(std::string_view parent, std::string_view key) {
+  std::string out;
+  out.reserve(detail::Checker::key_path_length(parent.size(), key.size()));
+  out += parent;
+  if (!parent.empty()) out += '.';
+  out += key;
+  return out;
+}
+
+std::string index_path(std::string_view parent, std::size_t i) {
+  std::string out;
+  out.reserve(detail::Checker::index_path_length(parent.size(), i));
+  out += parent;
+  out += '[';
+  out += std::to_string(i);
+  out += ']';
+  return out;
+}
+
+}  // namespace shmconf::daemon

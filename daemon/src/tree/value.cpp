@@ -1,0 +1,196 @@
+// daemon/src/tree/value.cpp — equality, errors and canonical JSON for Value.
+#include "tree/value.hpp"
+
+#include <xxhash.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+namespace shmconf::daemon {
+
+bool operator==(const Value& a, const Value& b) {
+  if (a.type != b.type) return false;
+  switch (a.type) {
+    case Type::kNull:
+      return true;
+    case Type::kBool:
+      return a.b == b.b;
+    case Type::kInt:
+      return a.i == b.i;
+    case Type::kDouble:
+      // Equal exactly when the canonical JSON is: -0.0 and 0.0 differ there.
+      return (a.d == b.d && std::signbit(a.d) == std::signbit(b.d)) ||
+             (std::isnan(a.d) && std::isnan(b.d));
+    case Type::kString:
+      return a.s == b.s;
+    case Type::kArray:
+      return a.items == b.items;
+    case Type::kObject:
+      return a.fields == b.fields;
+  }
+  return false;
+}
+
+namespace {
+
+std::string format_error(const std::string& file, std::uint32_t line, std::uint32_t column,
+                         const std::string& key_path, const std::string& message) {
+  std::string out = file;
+  if (line != 0) {
+    if (!out.empty()) out += ':';
+    out += std::to_string(line);
+    if (column != 0) {
+      out += ':';
+      out += std::to_string(column);
+    }
+  }
+  if (!key_path.empty()) {
+    if (!out.empty()) out += ": ";
+    out += key_path;
+  }
+  if (!out.empty()) out += ": ";
+  out += message;
+  return out;
+}
+
+void append_double(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    // JSON has no spelling for these and the parsers refuse them; a Value
+    // built by hand that holds one still yields valid JSON.
+    out += "null";
+    return;
+  }
+  char buf[32];
+  const auto res = std::to_chars(buf, buf + sizeof buf, d);  // shortest round-trip
+  const std::string_view text(buf, static_cast<std::size_t>(res.ptr - buf));
+  out += text;
+  // Keep doubles recognisable as doubles: 1.0 must not read back as int 1.
+  if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
+}
+
+void append_int(std::string& out, std::int64_t i) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof buf, i);
+  out.append(buf, res.ptr);
+}
+
+void newline(std::string& out, int indent) {
+  out += '\n';
+  out.append(static_cast<std::size_t>(indent) * 2, ' ');
+}
+
+void append_json(std::string& out, const Value& v, bool pretty, int indent) {
+  switch (v.type) {
+    case Type::kNull:
+      out += "null";
+      return;
+    case Type::kBool:
+      out += v.b ? "true" : "false";
+      return;
+    case Type::kInt:
+      append_int(out, v.i);
+      return;
+    case Type::kDouble:
+      append_double(out, v.d);
+      return;
+    case Type::kString:
+      append_json_string(out, v.s);
+      return;
+    case Type::kArray: {
+      out += '[';
+      bool first = true;
+      for (const Value& item : v.items) {
+        if (!first) out += ',';
+        first = false;
+        if (pretty) newline(out, indent + 1);
+        append_json(out, item, pretty, indent + 1);
+      }
+      if (pretty && !v.items.empty()) newline(out, indent);
+      out += ']';
+      return;
+    }
+    case Type::kObject: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, child] : v.fields) {
+        if (!first) out += ',';
+        first = false;
+        if (pretty) newline(out, indent + 1);
+        append_json_string(out, key);
+        out += pretty ? ": " : ":";
+        append_json(out, child, pretty, indent + 1);
+      }
+      if (pretty && !v.fields.empty()) newline(out, indent);
+      out += '}';
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string file, std::uint32_t line, std::uint32_t column,
+                         std::string key_path, std::string message)
+    : std::runtime_error(format_error(file, line, column, key_path, message)),
+      file_(std::move(file)),
+      line_(line),
+      column_(column),
+      key_path_(std::move(key_path)),
+      message_(std::move(message)) {}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t run = 0;  // start of the pending run that needs no escaping
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    // The short forms RFC 8259 offers, as RFC 8785 (JCS) picks them, so the
+    // canonical text is unique; other control characters as \u00xx.
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default: {
+        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(esc, sizeof esc);
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+std::string to_json(const Value& v, bool pretty) {
+  std::string out;
+  append_json(out, v, pretty, 0);
+  return out;
+}
+
+std::uint64_t content_hash(const Value& v) {
+  const std::string json = to_json(v);
+  return XXH3_64bits(json.data(), json.size());
+}
+
+}  // namespace shmconf::daemon
