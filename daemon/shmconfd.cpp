@@ -192,12 +192,23 @@ class Daemon {
       keys.push_back(c.key);
     }
     rec["changed_keys"] = keys;
-    audit_.append(rec);
+    audit(rec);
     if (out.published) notify_ready();
   }
 
+  // A full disk must not take the daemon down: the publish already
+  // happened, so the failure is logged and counted, never thrown.
+  void audit(const nlohmann::json& rec) {
+    try {
+      audit_.append(rec);
+    } catch (const std::exception& e) {
+      ++audit_failures_;
+      spdlog::error("audit log: cannot append ({}); record was {}", e.what(), rec.dump());
+    }
+  }
+
   nlohmann::json refuse_unauthorized(const std::string& cmd, const sd::Peer& peer) {
-    audit_.append({{"what", cmd}, {"ok", false}, {"who", sd::peer_to_json(peer)},
+    audit({{"what", cmd}, {"ok", false}, {"who", sd::peer_to_json(peer)},
                    {"error", "unauthorized"}});
     return {{"ok", false},
             {"code", "unauthorized"},
@@ -206,9 +217,19 @@ class Daemon {
   }
 
   nlohmann::json handle(const nlohmann::json& req, const sd::Peer& peer) {
+    try {
+      return dispatch(req, peer);
+    } catch (const nlohmann::json::exception& e) {
+      // A missing or mistyped request field.
+      return {{"ok", false}, {"code", "bad_request"}, {"error", e.what()}};
+    }
+  }
+
+  nlohmann::json dispatch(const nlohmann::json& req, const sd::Peer& peer) {
     const std::string cmd = req.at("cmd").get<std::string>();
-    const bool mutating = cmd == "reload" || cmd == "rollback" || cmd == "set" || cmd == "unset";
-    if (mutating && !sd::is_authorized(peer, policy_)) return refuse_unauthorized(cmd, peer);
+    if (sd::is_mutating_command(cmd) && !sd::is_authorized(peer, policy_)) {
+      return refuse_unauthorized(cmd, peer);
+    }
     const std::string who = "uid " + std::to_string(peer.uid) + " pid " + std::to_string(peer.pid);
     if (cmd == "status") {
       auto j = service_.status();
@@ -267,6 +288,7 @@ class Daemon {
   sd::NamespaceService service_;
   sd::AuditLog audit_;
   sd::AuthPolicy policy_;
+  std::uint64_t audit_failures_ = 0;
 };
 
 }  // namespace

@@ -434,8 +434,7 @@ ReloadOutcome NamespaceService::rollback(std::optional<unsigned> steps,
     out.duration_ms = ms_since(t0);
     return out;
   }
-  out = make_live(*target, "rollback", who, true);
-  out.duration_ms = ms_since(t0);
+  out = make_live(*target, "rollback", who, true, t0);
   ++rollbacks_;
   spdlog::info("namespace={} event=rollback by={} from={} to={} duration_ms={:.3f}", opts_.name,
                who, out.from_version, out.version, out.duration_ms);
@@ -443,7 +442,8 @@ ReloadOutcome NamespaceService::rollback(std::optional<unsigned> steps,
 }
 
 ReloadOutcome NamespaceService::make_live(const Retained& r, const std::string& trigger,
-                                          const std::string& who, bool rollback) {
+                                          const std::string& who, bool rollback,
+                                          std::chrono::steady_clock::time_point t0) {
   ReloadOutcome out;
   out.from_version = live_version();
   // No parse, no copy: the retained segment is already checked and mapped.
@@ -453,6 +453,8 @@ ReloadOutcome NamespaceService::make_live(const Retained& r, const std::string& 
     }
   }
   publisher_->flip(*r.segment);
+  // What clients wait for ends here; the state write below is durability.
+  out.duration_ms = ms_since(t0);
   live_ = r.segment;
   rolled_back_ = rollback;
   record_event({{"event", trigger},

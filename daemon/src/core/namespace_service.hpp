@@ -95,7 +95,7 @@ class NamespaceService {
   ReloadOutcome publish_tree(const Value& root, const SourceList& names,
                              const std::string& trigger, std::uint64_t source_hash);
   ReloadOutcome make_live(const Retained& r, const std::string& trigger, const std::string& who,
-                          bool rollback);
+                          bool rollback, std::chrono::steady_clock::time_point t0);
   void retain(Retained r);
   void persist();
   void record_event(nlohmann::json event);
