@@ -85,10 +85,10 @@ class Daemon {
     ::signal(SIGPIPE, SIG_IGN);
 
     service_.start();
-    if (service_.has_live()) notify_ready();  // restored or adopted: serve it now
-    apply(service_.reload("startup"), "startup", nullptr);
-    notify_ready();
 
+    // The control socket and the watches exist before READY=1: systemd
+    // starts `shmconfctl` (ExecReload=, units ordered After=) as soon as we
+    // say ready, and an edit made during the startup reload must not be lost.
     std::unique_ptr<sd::ControlServer> control;
     if (!flags_.socket.empty()) {
       control = std::make_unique<sd::ControlServer>(
@@ -102,6 +102,16 @@ class Daemon {
       wo.debounce = std::chrono::milliseconds(flags_.debounce_ms);
       wo.poll_interval = std::chrono::milliseconds(flags_.poll_ms);
       watcher = std::make_unique<sd::FileWatcher>(service_.options().sources, wo);
+    }
+
+    if (service_.has_live()) notify_ready();  // restored or adopted: serve it now
+    const auto first = service_.reload("startup");
+    apply(first, "startup", nullptr);
+    notify_ready();
+    if (!service_.has_live()) {
+      // Still "activating" to systemd; say why, and keep waiting for a fix.
+      const std::string status = "STATUS=no configuration published yet: " + first.error;
+      sd_notify(0, status.c_str());
     }
     std::uint64_t watchdog_usec = 0;
     const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
@@ -165,14 +175,21 @@ class Daemon {
   }
 
   sd::ReloadOutcome reload_with_notify(const std::string& trigger, const sd::Peer* peer) {
-    const std::string reloading = "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_usec());
-    sd_notify(0, reloading.c_str());
+    // Before the first publish we never said READY=1, and must not now: to
+    // systemd a READY=1 while the unit is still starting means "started",
+    // with nothing published. RELOADING=1 is only meaningful once running.
+    const bool was_ready = service_.has_live();
+    if (was_ready) {
+      const std::string reloading =
+          "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_usec());
+      sd_notify(0, reloading.c_str());
+    }
     auto out = service_.reload(trigger);
     apply(out, trigger, peer);
     if (service_.has_live()) {
-      notify_ready();
+      notify_ready();  // ends the reload (or, on a first publish, the start)
     } else {
-      sd_notify(0, "READY=1\nSTATUS=no configuration published yet");
+      sd_notify(0, "STATUS=no configuration published yet");
     }
     return out;
   }
@@ -208,8 +225,14 @@ class Daemon {
   }
 
   nlohmann::json refuse_unauthorized(const std::string& cmd, const sd::Peer& peer) {
-    audit({{"what", cmd}, {"ok", false}, {"who", sd::peer_to_json(peer)},
-                   {"error", "unauthorized"}});
+    // Same keys as every other record, so a reader needs no special case.
+    audit({{"what", cmd},
+           {"ok", false},
+           {"who", sd::peer_to_json(peer)},
+           {"error", "unauthorized"},
+           {"from_version", service_.live_version()},
+           {"to_version", service_.live_version()},
+           {"changed_keys", nlohmann::json::array()}});
     return {{"ok", false},
             {"code", "unauthorized"},
             {"error", "'" + cmd + "' needs root, the daemon's user or the admin group (uid " +

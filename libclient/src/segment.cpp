@@ -31,9 +31,50 @@ bool valid_type(std::uint8_t t) noexcept { return t < format::kTypeCount; }
 
 }  // namespace
 
-std::uint64_t key_hash(std::string_view key, std::uint64_t seed) noexcept {
+namespace {
+
+// The lookup's pieces, inlined into both find() overloads: calls between
+// exported functions of a shared library go through the PLT and are never
+// inlined (they could be interposed), which cost the hot path about a
+// quarter of its time.
+inline std::uint64_t hash_of(std::string_view key, std::uint64_t seed) noexcept {
   const std::uint64_t h = XXH3_64bits_withSeed(key.data(), key.size(), seed);
   return h == 0 ? 1 : h;
+}
+
+inline std::uint64_t load64(const unsigned char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline std::uint32_t load32(const unsigned char* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// a[0, n) == b[0, n), for a key whose length and hash already matched:
+// word compares (the last word overlapping) instead of a memcmp call for
+// the usual key lengths.
+inline bool same_key(const unsigned char* a, const unsigned char* b, std::size_t n) noexcept {
+  if (n > 64) return std::memcmp(a, b, n) == 0;
+  if (n >= 8) {
+    for (std::size_t i = 0; i + 8 < n; i += 8) {
+      if (load64(a + i) != load64(b + i)) return false;
+    }
+    return load64(a + n - 8) == load64(b + n - 8);
+  }
+  if (n >= 4) return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::uint64_t key_hash(std::string_view key, std::uint64_t seed) noexcept {
+  return hash_of(key, seed);
 }
 
 Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expected_checksum,
@@ -115,12 +156,22 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
   if (nodes[0].type != static_cast<std::uint8_t>(format::Type::kObject) || nodes[0].key_len != 0) {
     return refuse(why, Errc::kCorrupt, "root node is not an object");
   }
+  // Sum of all containers' child counts: with every node inside its
+  // parent's range (below), a sum of node_count - 1 means the ranges are
+  // disjoint, so the nodes form one tree and a walk visits each node once.
+  std::uint64_t children_total = 0;
   for (std::uint32_t i = 0; i < h->node_count; ++i) {
     const Node& n = nodes[i];
-    if (!valid_type(n.type) || !within(n.key_off, n.key_len, s_lo, s_hi) ||
-        n.key_len > format::kMaxKeyLength || n.name_pos > n.key_len ||
-        !payload_ok(n.type, n.payload, i)) {
+    // The key's NUL terminator is checked too: the C API hands keys out as
+    // C strings (shmconf_snapshot_list).
+    if (!valid_type(n.type) || !within(n.key_off, std::uint64_t{n.key_len} + 1, s_lo, s_hi) ||
+        base[std::uint64_t{n.key_off} + n.key_len] != 0 || n.key_len > format::kMaxKeyLength ||
+        n.name_pos > n.key_len || !payload_ok(n.type, n.payload, i)) {
       return refuse(why, Errc::kCorrupt, "node %u malformed", i);
+    }
+    if (n.type == static_cast<std::uint8_t>(format::Type::kArray) ||
+        n.type == static_cast<std::uint8_t>(format::Type::kObject)) {
+      children_total += format::high32(n.payload);
     }
     if (i > 0) {
       // A child lies inside its parent's child range, so parent < child and
@@ -134,6 +185,10 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
         return refuse(why, Errc::kCorrupt, "node %u outside its parent's children", i);
       }
     }
+  }
+  if (children_total != h->node_count - 1u) {
+    return refuse(why, Errc::kCorrupt, "child ranges overlap (%llu children for %u nodes)",
+                  static_cast<unsigned long long>(children_total), h->node_count);
   }
   std::uint64_t used = 0;
   for (std::uint32_t i = 0; i < h->index_capacity; ++i) {
@@ -190,26 +245,36 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
   return Errc::kOk;
 }
 
-const format::IndexSlot* SegmentView::find(std::string_view key) const noexcept {
-  return find(key, key_hash(key, hdr_->hash_seed));
-}
+namespace {
 
-const format::IndexSlot* SegmentView::find(std::string_view key,
-                                           std::uint64_t hash) const noexcept {
-  const std::uint32_t cap = hdr_->index_capacity;
+// Linear probing from the hash's home slot. Bounded by the capacity:
+// open() proved a free slot exists, but the bound keeps the loop finite
+// whatever the slots say.
+inline const IndexSlot* probe(const unsigned char* base, const IndexSlot* slots,
+                              std::uint32_t cap, std::string_view key,
+                              std::uint64_t hash) noexcept {
   std::uint32_t i = format::home_slot(hash, cap);
-  // Bounded by the capacity: open() proved a free slot exists, but the bound
-  // keeps the loop finite whatever the slots say.
+  const auto* k = reinterpret_cast<const unsigned char*>(key.data());
   for (std::uint32_t probes = 0; probes < cap; ++probes) {
-    const IndexSlot& s = slots_[i];
-    if (s.hash == hash && s.key_len == key.size() &&
-        std::memcmp(base_ + s.key_off, key.data(), key.size()) == 0) {
+    const IndexSlot& s = slots[i];
+    if (s.hash == hash && s.key_len == key.size() && same_key(base + s.key_off, k, key.size())) {
       return &s;
     }
     if (s.hash == 0) return nullptr;
     if (++i == cap) i = 0;
   }
   return nullptr;
+}
+
+}  // namespace
+
+const format::IndexSlot* SegmentView::find(std::string_view key) const noexcept {
+  return probe(base_, slots_, hdr_->index_capacity, key, hash_of(key, hdr_->hash_seed));
+}
+
+const format::IndexSlot* SegmentView::find(std::string_view key,
+                                           std::uint64_t hash) const noexcept {
+  return probe(base_, slots_, hdr_->index_capacity, key, hash);
 }
 
 std::span<const format::Node> SegmentView::children(const format::Node& n) const noexcept {

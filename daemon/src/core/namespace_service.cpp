@@ -136,6 +136,19 @@ void NamespaceService::start() {
 
   adopt_from_shm();
   restore_from_state(state);
+  // A daemon killed between a flip and its state write left a version in
+  // shared memory that the state directory lacks: save it now, or after a
+  // reboot an older version would be restored as the last good one.
+  for (const Retained& r : retained_) {
+    if (!store_.enabled() || store_.has_segment(r.version)) continue;
+    try {
+      store_.save_segment(r.version, std::span(static_cast<const std::byte*>(r.segment->map.data()),
+                                               r.segment->size()));
+    } catch (const std::exception& e) {
+      spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,
+                    e.what());
+    }
+  }
   for (const Retained& r : retained_) next_version_ = std::max(next_version_, r.version + 1);
 
   // Orphans: segments of ours that are neither retained nor live (a daemon
@@ -478,7 +491,7 @@ ReloadOutcome NamespaceService::set_override(const std::string& key, const Value
   } catch (const std::exception& e) {
     ReloadOutcome out;
     out.error = e.what();
-    out.version = live_version();
+    out.from_version = out.version = live_version();  // unchanged: audited as such
     return out;
   }
   ReloadOutcome out = reload("override set " + key + " by " + who);
@@ -492,7 +505,7 @@ ReloadOutcome NamespaceService::unset_override(const std::string& key, const std
   if (!erase_path(overrides_, key)) {
     ReloadOutcome out;
     out.error = "no override for " + key;
-    out.version = live_version();
+    out.from_version = out.version = live_version();  // unchanged: audited as such
     return out;
   }
   ReloadOutcome out = reload("override unset " + key + " by " + who);

@@ -84,6 +84,9 @@ SnapshotBuilder::SnapshotBuilder(const BuildInput& in) : in_(in) {
         changes_.push_back({f.path, format::Change::kAdded});
       }
     }
+    // flat_ is breadth-first; the change list is sorted by key (FORMAT.md).
+    std::sort(changes_.begin(), changes_.end(),
+              [](const KeyChange& a, const KeyChange& b) { return a.key < b.key; });
   }
 
   const std::uint64_t n = flat_.size();

@@ -93,6 +93,11 @@ std::optional<std::string> StateStore::load_segment(std::uint64_t version) const
   return read_file(segment_path(version));
 }
 
+bool StateStore::has_segment(std::uint64_t version) const {
+  std::error_code ec;
+  return enabled() && std::filesystem::exists(segment_path(version), ec);
+}
+
 void StateStore::remove_segment(std::uint64_t version) const {
   if (!enabled()) return;
   std::error_code ec;

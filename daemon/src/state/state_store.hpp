@@ -38,6 +38,7 @@ class StateStore {
   void save(const nlohmann::json& state) const;
   void save_segment(std::uint64_t version, std::span<const std::byte> bytes) const;
   std::optional<std::string> load_segment(std::uint64_t version) const;
+  bool has_segment(std::uint64_t version) const;
   void remove_segment(std::uint64_t version) const;
 
  private:

@@ -1,0 +1,503 @@
+#!/usr/bin/env python3
+"""Turns Google Benchmark JSON from read_bench and reload_bench into a report.
+
+    bench/report.py --out-json R.json --out-md R.md READ.json RELOAD.json
+
+Merges the inputs into one JSON file (both contexts, all benchmarks) and
+writes a Markdown report: the DESIGN.md budgets as ratios against baselines
+measured in the same run, each with PASS or MISS, then the detail tables.
+With gnuplot on PATH (Debian: gnuplot-nox) it also draws two PNG plots next
+to the report; without it the report says so and carries on.
+
+Python 3 standard library only.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+# --------------------------------------------------------------------------
+# Loading
+
+
+def parse_name(run_name):
+    """'BM_X/keys:1000/random:0/real_time/threads:2' -> ('BM_X', {...})."""
+    parts = run_name.split("/")
+    params = {}
+    for p in parts[1:]:
+        if ":" in p:
+            k, v = p.split(":", 1)
+            if k == "iterations":
+                continue
+            try:
+                params[k] = int(v)
+            except ValueError:
+                params[k] = v
+    params.setdefault("threads", 1)
+    return parts[0], params
+
+
+class Results:
+    def __init__(self, files):
+        self.contexts = []
+        self.benchmarks = []
+        # (base, frozenset(params)) -> {"median": run, "min": run, "single": run, ...}
+        self.index = {}
+        for f in files:
+            with open(f) as fh:
+                data = json.load(fh)
+            self.contexts.append(data.get("context", {}))
+            for b in data.get("benchmarks", []):
+                self.benchmarks.append(b)
+                base, params = parse_name(b.get("run_name", b["name"]))
+                key = (base, frozenset(params.items()))
+                kind = b.get("aggregate_name", "single") if b.get("run_type") == "aggregate" else "single"
+                if b.get("error_occurred"):
+                    kind = "error"
+                self.index.setdefault(key, {})[kind] = b
+
+    def get(self, base, **params):
+        params.setdefault("threads", 1)
+        runs = self.index.get((base, frozenset(params.items())))
+        if not runs:
+            return None
+        for kind in ("median", "single", "mean"):
+            if kind in runs:
+                return runs[kind]
+        return None
+
+    def error(self, base, **params):
+        params.setdefault("threads", 1)
+        runs = self.index.get((base, frozenset(params.items()))) or {}
+        e = runs.get("error")
+        return e.get("error_message") if e else None
+
+    def runs_of(self, base):
+        out = []
+        for (b, params), runs in self.index.items():
+            if b == base:
+                out.append((dict(params), runs))
+        return out
+
+
+def ns(run, which="cpu_time"):
+    """A run's time in ns."""
+    if run is None:
+        return None
+    scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[run.get("time_unit", "ns")]
+    return run[which] * scale
+
+
+# --------------------------------------------------------------------------
+# Formatting
+
+
+def fmt_ns(v):
+    if v is None:
+        return "—"
+    if v >= 1e6:
+        return "%.2f ms" % (v / 1e6)
+    if v >= 1e3:
+        return "%.2f µs" % (v / 1e3)
+    if v >= 10:
+        return "%.0f ns" % v
+    return "%.2f ns" % v
+
+
+def fmt_ms(v):
+    if v is None:
+        return "—"
+    if v >= 100:
+        return "%.0f ms" % v
+    if v >= 1:
+        return "%.1f ms" % v
+    if v >= 0.01:
+        return "%.3f ms" % v
+    return "%.1f µs" % (v * 1e3)
+
+
+def fmt_ratio(v):
+    if v is None:
+        return "—"
+    if v >= 100:
+        return "%.0f×" % v
+    if v >= 10:
+        return "%.1f×" % v
+    return "%.2f×" % v
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(out)
+
+
+def verdict(ok):
+    if ok is None:
+        return "n/a"
+    return "**PASS**" if ok else "**MISS**"
+
+
+def kb_label(kb):
+    return "%d KB" % kb if kb < 1000 else "%d MB" % (kb // 1000)
+
+
+# --------------------------------------------------------------------------
+# The report
+
+
+READ_METHODS = [
+    ("BM_CachedVariable", "cached variable (floor)"),
+    ("BM_UnorderedMapFind", "std::unordered_map find (bar)"),
+    ("BM_ShmconfGetByString", "shmconf get_int(string)"),
+    ("BM_ShmconfGetByHandle", "shmconf get_int(Key)"),
+    ("BM_ShmconfSnapshotGet", "shmconf Snapshot::get_int (16/pin)"),
+    ("BM_ShmconfCApi", "C ABI shmconf_get_int64 (16/pin)"),
+    ("BM_LmdbGet", "LMDB mdb_get"),
+    ("BM_RedisGet", "Redis GET, loopback (wall time)"),
+]
+# Benchmarks whose time is spent off this process's CPU: compare wall time.
+WALL_TIME = {"BM_RedisGet"}
+
+
+def read_time(res, base, keys, random, threads=1):
+    run = res.get(base, keys=keys, random=random, threads=threads)
+    return ns(run, "real_time" if base in WALL_TIME else "cpu_time")
+
+
+def budgets(res):
+    rows = []
+    notes = []
+
+    def ratio(a, b):
+        return a / b if (a is not None and b) else None
+
+    s_hot = read_time(res, "BM_ShmconfGetByString", 1000, 0)
+    m_hot = read_time(res, "BM_UnorderedMapFind", 1000, 0)
+    l_hot = read_time(res, "BM_LmdbGet", 1000, 0)
+    s_rnd = read_time(res, "BM_ShmconfGetByString", 1000000, 1)
+    m_rnd = read_time(res, "BM_UnorderedMapFind", 1000000, 1)
+    l_rnd = read_time(res, "BM_LmdbGet", 1000000, 1)
+    redis = ns(res.get("BM_RedisGet", keys=1000, random=0), "real_time")
+    s_hot_wall = ns(res.get("BM_ShmconfGetByString", keys=1000, random=0), "real_time")
+    h_hot = read_time(res, "BM_ShmconfGetByHandle", 1000, 0)
+    c_hot = read_time(res, "BM_CachedVariable", 1000, 0)
+
+    r = ratio(s_hot, m_hot)
+    rows.append(["read by string key, 1k hot: shmconf / unordered_map",
+                 "%s / %s" % (fmt_ns(s_hot), fmt_ns(m_hot)), fmt_ratio(r), "≤ 1.0×",
+                 verdict(r <= 1.0 if r is not None else None)])
+    r = ratio(l_hot, s_hot)
+    rows.append(["read by string key, 1k hot: LMDB / shmconf",
+                 "%s / %s" % (fmt_ns(l_hot), fmt_ns(s_hot)), fmt_ratio(r), "≥ 10×",
+                 verdict(r >= 10 if r is not None else None)])
+    r = ratio(s_rnd, m_rnd)
+    rows.append(["read by string key, 1M random: shmconf / unordered_map",
+                 "%s / %s" % (fmt_ns(s_rnd), fmt_ns(m_rnd)), fmt_ratio(r), "≤ 0.7×",
+                 verdict(r <= 0.7 if r is not None else None)])
+    r = ratio(l_rnd, s_rnd)
+    rows.append(["read by string key, 1M random: LMDB / shmconf",
+                 "%s / %s" % (fmt_ns(l_rnd), fmt_ns(s_rnd)), fmt_ratio(r), "≥ 2.5×",
+                 verdict(r >= 2.5 if r is not None else None)])
+    r = ratio(redis, s_hot_wall)
+    err = res.error("BM_RedisGet", keys=1000, random=0)
+    rows.append(["read by string key: Redis GET / shmconf (wall time both)",
+                 "%s / %s" % (fmt_ns(redis), fmt_ns(s_hot_wall)) if not err else "skipped: " + err,
+                 fmt_ratio(r), "≥ 1000×", verdict(r >= 1000 if r is not None else None)])
+    r = ratio(h_hot, c_hot)
+    rows.append(["read by handle, 1k hot: shmconf Key / cached variable",
+                 "%s / %s" % (fmt_ns(h_hot), fmt_ns(c_hot)), fmt_ratio(r), "≤ 2×",
+                 verdict(r <= 2.0 if r is not None else None)])
+
+    quiet = res.get("BM_ReadUnderReloadStorm", publisher=0)
+    storm = res.get("BM_ReadUnderReloadStorm", publisher=1)
+    if quiet and storm:
+        q999, s999 = quiet.get("p999_ns"), storm.get("p999_ns")
+        errors = storm.get("errors", 0)
+        # "Unchanged": within 20%, or within one tick of the ~10 ns timer.
+        ok = errors == 0 and s999 <= max(q999 * 1.2, q999 + 10.5)
+        rows.append(["reads under a reload storm (%.0f publishes/s): p99.9 storm / quiet, errors"
+                     % storm.get("publishes_per_s", 0),
+                     "%s / %s, %d errors" % (fmt_ns(s999), fmt_ns(q999), errors),
+                     fmt_ratio(ratio(s999, q999)), "unchanged, 0 errors", verdict(ok)])
+
+    for kb in (1000, 10000):
+        vis = res.get("BM_ReloadVisible", fmt=0, kb=kb)
+        if vis:
+            mb = vis["bytes"] / 1e6
+            per = vis["median_ms"] / mb
+            rows.append(["reload JSON %s, rename → readable by a waiting client, per MB" % kb_label(kb),
+                         "%s for %.1f MB" % (fmt_ms(vis["median_ms"]), mb), fmt_ms(per) + "/MB",
+                         "≤ 5 ms/MB", verdict(per <= 5)])
+    for kb in (1000, 10000):
+        vis = res.get("BM_ReloadVisible", fmt=1, kb=kb)
+        load = res.get("BM_YamlCppLoad", kb=kb)
+        ev = res.get("BM_YamlCppEvents", kb=kb)
+        if vis and load:
+            r = vis["median_ms"] / load["median_ms"]
+            extra = " (events-only floor %s: %s)" % (fmt_ms(ev["median_ms"]),
+                                                      fmt_ratio(vis["median_ms"] / ev["median_ms"])) if ev else ""
+            rows.append(["reload YAML %s, rename → readable / YAML::Load" % kb_label(kb),
+                         "%s / %s%s" % (fmt_ms(vis["median_ms"]), fmt_ms(load["median_ms"]), extra),
+                         fmt_ratio(r), "≤ 1.2×", verdict(r <= 1.2)])
+    for kb in (1, 1000, 10000):
+        rb = res.get("BM_Rollback", kb=kb)
+        if rb:
+            woke = rb["woke_median_ms"]
+            rows.append(["rollback, %s config: call → waiting client woken (call returns after %s)"
+                         % (kb_label(kb), fmt_ms(rb["call_median_ms"])),
+                         fmt_ms(woke), fmt_ms(woke), "≤ 1 ms", verdict(woke <= 1.0)])
+    wk = res.get("BM_Wakeup", process=1)
+    if wk:
+        rows.append(["change notification: flip → waiter in another process, median",
+                     "p50 %.1f µs, p99 %.1f µs" % (wk["p50_us"], wk["p99_us"]),
+                     "%.1f µs" % wk["p50_us"], "≤ 100 µs", verdict(wk["p50_us"] <= 100)])
+    for kb in (1000, 10000):
+        st = res.get("BM_ReloadStages", fmt=0, kb=kb)
+        if st and st.get("segment_per_json"):
+            r = st["segment_per_json"]
+            rows.append(["memory: segment / canonical JSON, %s input (%d keys)" % (kb_label(kb), st["keys"]),
+                         "%.1f MB / %.1f MB" % (st["segment_bytes"] / 1e6, st["canonical_json_bytes"] / 1e6),
+                         fmt_ratio(r), "≤ 2×", verdict(r <= 2)])
+    return table(["budget (DESIGN.md)", "measured", "ratio", "target", "verdict"], rows), notes
+
+
+def read_tables(res):
+    out = []
+    for threads in sorted({p["threads"] for p, _ in res.runs_of("BM_ShmconfGetByString")}):
+        header = ["method"]
+        cols = []
+        for keys in (1000, 100000, 1000000):
+            for random in (0, 1):
+                cols.append((keys, random))
+                header.append("%s %s" % ({1000: "1k", 100000: "100k", 1000000: "1M"}[keys],
+                                         "random" if random else "hot"))
+        rows = []
+        for base, label in READ_METHODS:
+            row = [label]
+            for keys, random in cols:
+                row.append(fmt_ns(read_time(res, base, keys, random, threads)))
+            rows.append(row)
+        row = ["shmconf iterate a section (per child)"]
+        for keys, random in cols:
+            run = res.get("BM_ShmconfIterateSection", keys=keys, random=random, threads=threads)
+            row.append(fmt_ns(ns(run) / 100) if run else "—")
+        rows.append(row)
+        out.append("**threads: %d** — ns per read, CPU time (Redis: wall time)\n\n" % threads
+                   + table(header, rows))
+    allocs = []
+    for base, label in READ_METHODS[2:6]:
+        vals = {run.get("allocs_per_read") for _, runs in res.runs_of(base)
+                for run in runs.values() if "allocs_per_read" in run}
+        if vals:
+            allocs.append([label, "%.4g" % max(vals)])
+    sec = {run.get("allocs_per_section") for _, runs in res.runs_of("BM_ShmconfIterateSection")
+           for run in runs.values() if "allocs_per_section" in run}
+    if sec:
+        allocs.append(["shmconf iterate a section (per section)", "%.4g" % max(sec)])
+    out.append("Allocations during the timed loops (global operator new counted per thread; "
+               "worst case over all runs):\n\n" + table(["read path", "allocations per read"], allocs))
+    return "\n\n".join(out)
+
+
+def storm_table(res):
+    rows = []
+    for pub in (0, 1):
+        for params, runs in sorted(res.runs_of("BM_ReadUnderReloadStorm"), key=lambda x: x[0]["threads"]):
+            if params.get("publisher") != pub:
+                continue
+            run = runs.get("median") or runs.get("single")
+            if not run:
+                continue
+            rows.append(["storm" if pub else "quiet", params["threads"],
+                         "%.0f" % run.get("publishes_per_s", 0) if pub else "0",
+                         fmt_ns(ns(run)), fmt_ns(run["p50_ns"]), fmt_ns(run["p99_ns"]),
+                         fmt_ns(run["p999_ns"]), fmt_ns(run["p9999_ns"]), fmt_ns(run["max_ns"]),
+                         "%.3g" % run.get("allocs_per_read", 0), "%d" % run.get("errors", 0)])
+    return table(["publisher", "reader threads", "publishes/s", "mean (CPU)", "p50", "p99", "p99.9",
+                  "p99.99", "max", "allocs/read", "errors"], rows)
+
+
+def reload_tables(res):
+    sizes = (1, 100, 1000, 10000)
+    out = []
+    for fmt, name in ((0, "JSON"), (1, "YAML")):
+        rows = []
+        for kb in sizes:
+            vis = res.get("BM_ReloadVisible", fmt=fmt, kb=kb)
+            rel = res.get("BM_Reload", fmt=fmt, kb=kb)
+            pf = res.get("BM_ParseFile", fmt=fmt, kb=kb)
+            if fmt == 0:
+                floor = res.get("BM_SimdjsonParse", kb=kb)
+                floors = [fmt_ms(floor["median_ms"]) if floor else "—"]
+            else:
+                ld = res.get("BM_YamlCppLoad", kb=kb)
+                ev = res.get("BM_YamlCppEvents", kb=kb)
+                floors = [fmt_ms(ld["median_ms"]) if ld else "—", fmt_ms(ev["median_ms"]) if ev else "—"]
+            if not vis:
+                continue
+            mb = vis["bytes"] / 1e6
+            rows.append([kb_label(kb), "%.2f" % mb] + floors + [
+                fmt_ms(pf["median_ms"]) if pf else "—",
+                fmt_ms(rel["median_ms"]) if rel else "—",
+                fmt_ms(vis["woke_ms"]), fmt_ms(vis["median_ms"]),
+                "%.1f" % (vis["median_ms"] / mb)])
+        floor_hdr = ["simdjson parse"] if fmt == 0 else ["YAML::Load", "yaml-cpp events"]
+        out.append("**%s** (medians)\n\n" % name + table(
+            ["input", "MB"] + floor_hdr + ["parse_file", "reload() call", "rename → woken",
+                                           "rename → readable", "readable ms/MB"], rows))
+    rows = []
+    for fmt, name in ((0, "JSON"), (1, "YAML")):
+        for kb in sizes:
+            st = res.get("BM_ReloadStages", fmt=fmt, kb=kb)
+            if not st:
+                continue
+            rows.append(["%s %s" % (name, kb_label(kb)), "%d" % st["keys"],
+                         "%.1f MB" % (st["segment_bytes"] / 1e6), "%.1f×" % st.get("segment_per_json", 0)]
+                        + [fmt_ms(st[k]) for k in ("parse_ms", "merge_ms", "hash_ms", "build_ms",
+                                                   "create_ms", "flip_ms", "to_flip_ms",
+                                                   "client_attach_ms", "free_tree_ms")])
+    out.append("**Where a reload's time goes** (BM_ReloadStages, medians; the service runs these "
+               "steps in this order, then writes the state directory)\n\n" + table(
+                   ["input", "keys", "segment", "segment/JSON", "parse", "merge", "hash", "build",
+                    "create (shm + write + self-check)", "flip", "sum to flip", "a client's attach",
+                    "free tree"], rows))
+    rows = []
+    for kb in sizes:
+        rb = res.get("BM_Rollback", kb=kb)
+        if rb:
+            rows.append([kb_label(kb), fmt_ms(rb["woke_median_ms"]), fmt_ms(rb["readable_median_ms"]),
+                         fmt_ms(rb["call_median_ms"]), fmt_ms(rb["call_max_ms"])])
+    out.append("**Rollback** between two retained versions (JSON, medians)\n\n" + table(
+        ["config", "call → waiter woken", "call → waiter readable", "rollback() returns", "slowest call"],
+        rows))
+    rows = []
+    for proc, name in ((1, "another process (fork)"), (0, "another thread")):
+        wk = res.get("BM_Wakeup", process=proc)
+        if wk:
+            rows.append([name, "%.1f µs" % wk["p50_us"], "%.1f µs" % wk["p90_us"],
+                         "%.1f µs" % wk["p99_us"], "%.1f µs" % wk["max_us"]])
+    out.append("**Change notification**: Publisher::flip → the waiter returns from "
+               "wait_for_change (CLOCK_MONOTONIC in both; 200 samples)\n\n"
+               + table(["waiter in", "p50", "p90", "p99", "max"], rows))
+    return "\n\n".join(out)
+
+
+def context_lines(res):
+    lines = []
+    for c in res.contexts:
+        exe = os.path.basename(c.get("executable", "?"))
+        lines.append("- `%s`: %s, %s CPUs at %s MHz, load average %s, %s" % (
+            exe, c.get("date", "?"), c.get("num_cpus", "?"), c.get("mhz_per_cpu", "?"),
+            ", ".join("%.2f" % x for x in c.get("load_avg", [])) or "?",
+            "git " + c["git"] if "git" in c else ""))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# Optional plots
+
+
+def plots(res, stem):
+    """Two PNGs via gnuplot, or a sentence saying why there are none."""
+    gp = shutil.which("gnuplot")
+    if not gp:
+        return ("No plots: gnuplot is not installed (Debian: `apt-get install gnuplot-nox`); "
+                "the tables above carry the same numbers.")
+    base = os.path.basename(stem)
+    data = stem + "-read.dat"
+    with open(data, "w") as f:
+        f.write("# keys " + " ".join(b for b, _ in READ_METHODS) + "\n")
+        for keys in (1000, 100000, 1000000):
+            vals = [read_time(res, b, keys, 1) for b, _ in READ_METHODS]
+            f.write("%d %s\n" % (keys, " ".join("%g" % v if v else "NaN" for v in vals)))
+    rdat = stem + "-reload.dat"
+    with open(rdat, "w") as f:
+        for kb in (1, 100, 1000, 10000):
+            row = [kb / 1000.0]
+            for base, fmt in (("BM_ReloadVisible", 0), ("BM_ReloadVisible", 1)):
+                r = res.get(base, fmt=fmt, kb=kb)
+                row.append(r["median_ms"] if r else float("nan"))
+            for base in ("BM_SimdjsonParse", "BM_YamlCppLoad"):
+                r = res.get(base, kb=kb)
+                row.append(r["median_ms"] if r else float("nan"))
+            f.write(" ".join("%g" % v for v in row) + "\n")
+    script = """
+set terminal png size 900,560
+set output '{s}-read.png'
+set title 'Read latency, random access (threads: 1)'
+set logscale xy
+set xlabel 'keys'
+set ylabel 'ns per read'
+set key outside right
+plot for [i=2:{n}] '{d}' using 1:i with linespoints title columnhead(i)
+set output '{s}-reload.png'
+set title 'Reload: rename -> readable by a client'
+set xlabel 'input MB'
+set ylabel 'ms'
+plot '{r}' using 1:2 w lp t 'JSON reload', '' using 1:3 w lp t 'YAML reload', \
+     '' using 1:4 w lp t 'simdjson parse', '' using 1:5 w lp t 'YAML::Load'
+""".format(s=stem, d=data, r=rdat, n=len(READ_METHODS) + 1)
+    try:
+        subprocess.run([gp], input=script.encode(), check=True, timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except (subprocess.SubprocessError, OSError) as e:
+        return "No plots: gnuplot failed (%s)." % e
+    finally:
+        for p in (data, rdat):
+            if os.path.exists(p):
+                os.remove(p)
+    return "![read latency](%s-read.png)\n\n![reload](%s-reload.png)" % (base, base)
+
+
+# --------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-json", required=True)
+    ap.add_argument("--out-md", required=True)
+    ap.add_argument("--title", default="")
+    ap.add_argument("inputs", nargs="+")
+    args = ap.parse_args()
+
+    res = Results(args.inputs)
+    with open(args.out_json, "w") as f:
+        json.dump({"contexts": res.contexts, "benchmarks": res.benchmarks}, f, indent=1)
+        f.write("\n")
+
+    stem = re.sub(r"\.md$", "", args.out_md)
+    budget_table, _ = budgets(res)
+    md = []
+    md.append("# shmconf benchmark report %s\n" % args.title)
+    md.append("Generated by `scripts/bench` (bench/report.py) from `%s`.\n" % os.path.basename(args.out_json))
+    md.append(context_lines(res) + "\n")
+    md.append("Read benchmarks: median of 5 randomly interleaved repetitions, CPU time per read "
+              "(this machine is shared; wall time also counts time the thread was preempted). "
+              "Reload benchmarks: medians of fixed iteration counts, wall time. "
+              "See docs/PERFORMANCE.md for what the numbers mean.\n")
+    md.append("## Budgets\n")
+    md.append(budget_table + "\n")
+    md.append("## Reads\n")
+    md.append(read_tables(res) + "\n")
+    md.append("### Reads under a reload storm\n")
+    md.append("get_int(string) on 1k hot keys, each read timed with rdtsc (the timer's resolution "
+              "here is about 10 ns and its cost is inside every sample); the publisher is a separate "
+              "process publishing new 1k-key versions back to back.\n")
+    md.append(storm_table(res) + "\n")
+    md.append("## Reload, rollback, notification\n")
+    md.append(reload_tables(res) + "\n")
+    md.append("## Plots\n")
+    md.append(plots(res, stem) + "\n")
+    with open(args.out_md, "w") as f:
+        f.write("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,607 @@
+// tests/multiprocess/harness.hpp — real processes for the multi-process tests:
+// a unique shared-memory prefix and temporary directory per test, shmconfd
+// spawned as a child, shmconfctl run with its output captured, forked reader
+// processes that report through pipes, and a TearDown that kills every child
+// and removes every shared-memory object and file the test made.
+//
+// Synchronisation is always on an event: a pipe, a pidfd, inotify, the
+// control socket answering, or the futex behind Client::wait_for_change.
+// Deadlines (kWait) only turn a hang into a failure; nothing sleeps in place
+// of waiting for something.
+//
+// Thread-safety: a fixture is used by the test's thread. fork_child() must be
+// called while the test process has no other threads (a Subscription in the
+// parent would make the child unsafe); the tests keep it so.
+#pragma once
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "control/client.hpp"
+#include "shmconf/client.hpp"
+
+extern char** environ;
+
+namespace shmconf::mptest {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+// The bound on anything that normally takes milliseconds: reaching it is a
+// failure (a hang), never a way to wait.
+inline constexpr auto kWait = 30s;
+inline Clock::time_point deadline(Clock::duration d = kWait) { return Clock::now() + d; }
+
+// Milliseconds left until `t`, for poll(); 0 when past.
+inline int ms_until(Clock::time_point t) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now());
+  if (left.count() <= 0) return 0;
+  return static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1 << 30));
+}
+
+// "mp<pid>x<n>": unique per test process and per call, a valid prefix.
+inline std::string unique_prefix() {
+  static int counter = 0;
+  return "mp" + std::to_string(::getpid()) + "x" + std::to_string(++counter);
+}
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// {read end, write end}, both close-on-exec.
+inline std::pair<Fd, Fd> make_pipe() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  return {Fd(p[0]), Fd(p[1])};
+}
+
+inline bool write_all(int fd, std::string_view s) {
+  while (!s.empty()) {
+    const ssize_t n = ::write(fd, s.data(), s.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// A child's report to the parent: one line per message.
+inline void report(int fd, const std::string& line) { (void)write_all(fd, line + "\n"); }
+
+// Reads '\n'-terminated lines from a pipe with a deadline.
+class LineReader {
+ public:
+  explicit LineReader(int fd) : fd_(fd) {}
+  // The next line (without '\n'); std::nullopt at end of file or when
+  // `until` passes first (eof() tells which). until = now() is a try.
+  std::optional<std::string> next(Clock::time_point until) {
+    for (;;) {
+      if (auto pos = buf_.find('\n'); pos != std::string::npos) {
+        std::string line = buf_.substr(0, pos);
+        buf_.erase(0, pos + 1);
+        return line;
+      }
+      if (eof_) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      const int n = ::poll(&p, 1, ms_until(until));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return std::nullopt;
+      char chunk[4096];
+      const ssize_t r = ::read(fd_, chunk, sizeof chunk);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        eof_ = true;
+        continue;
+      }
+      buf_.append(chunk, static_cast<std::size_t>(r));
+    }
+  }
+  bool eof() const { return eof_ && buf_.find('\n') == std::string::npos; }
+
+ private:
+  int fd_;
+  std::string buf_;
+  bool eof_ = false;
+};
+
+inline std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("signal ") + ::strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+inline int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// A child process: a pid, a pidfd to poll for its exit, and once reaped its
+// wait status.
+struct Process {
+  pid_t pid = -1;
+  Fd pidfd;
+  std::optional<int> status;
+  std::string log;  // file holding its stdout and stderr, when it has one
+
+  // Reaps the child if it has exited; true while it runs.
+  bool running() {
+    if (status) return false;
+    int st = 0;
+    const pid_t r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) status = st;
+    return !status;
+  }
+  // Waits for the exit until `until`; the wait status, or nullopt on timeout.
+  std::optional<int> wait(Clock::time_point until) {
+    while (running()) {
+      pollfd p{pidfd.get(), POLLIN, 0};
+      const int n = ::poll(&p, 1, ms_until(until));
+      if (n == 0) return std::nullopt;
+      if (n < 0 && errno != EINTR) return std::nullopt;
+    }
+    return status;
+  }
+  void kill(int sig) {
+    if (running()) ::kill(pid, sig);
+  }
+  // SIGKILL and reap: nothing of it remains.
+  void kill_and_reap() {
+    kill(SIGKILL);
+    (void)wait(deadline());
+  }
+  bool exited_ok() const { return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0; }
+};
+
+// fork(), then in the child: die with the parent, stdin from /dev/null,
+// stdout and stderr to `out` and `err`, execve(argv, env).
+inline Process spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                     int out, int err) {
+  std::vector<char*> av, ev;
+  for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
+  av.push_back(nullptr);
+  for (const auto& e : env) ev.push_back(const_cast<char*>(e.c_str()));
+  ev.push_back(nullptr);
+  Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    // Async-signal-safe calls only until execve.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(devnull.get(), 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::execve(av[0], av.data(), ev.data());
+    ::_exit(127);
+  }
+  Process p;
+  p.pid = pid;
+  p.pidfd = Fd(pidfd_open(pid));
+  if (!p.pidfd) throw std::runtime_error("pidfd_open failed");
+  return p;
+}
+
+// The test's environment minus what would tie a child to a service manager
+// or to another shmconf instance, plus `extra`.
+inline std::vector<std::string> child_env(const std::vector<std::string>& extra) {
+  static const char* const kDrop[] = {"NOTIFY_SOCKET=",    "WATCHDOG_PID=", "WATCHDOG_USEC=",
+                                      "LISTEN_FDS=",       "LISTEN_PID=",   "JOURNAL_STREAM=",
+                                      "SHMCONF_PREFIX=",   "SHMCONF_SOCKET=",
+                                      "SHMCONF_NAMESPACE=", "RUNTIME_DIRECTORY="};
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view s(*e);
+    const bool drop = std::any_of(std::begin(kDrop), std::end(kDrop),
+                                  [&](const char* d) { return s.starts_with(d); });
+    if (!drop) env.emplace_back(s);
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+// A forked (not exec'd) child running test code: commands go to it through
+// one pipe, reports come back through another, one line each.
+struct ForkedChild {
+  Process proc;
+  Fd to_child;
+  Fd from_child;
+  std::unique_ptr<LineReader> reports;
+
+  std::optional<std::string> next_report(Clock::time_point until = deadline()) {
+    return reports->next(until);
+  }
+  bool command(const std::string& line) { return write_all(to_child.get(), line + "\n"); }
+};
+
+// body(commands_fd, reports_fd) runs in the child; its return value is the
+// child's exit code. The child leaves with _exit(): no gtest, no atexit.
+template <class Body>
+ForkedChild fork_child(Body body) {
+  auto [cmd_r, cmd_w] = make_pipe();
+  auto [rep_r, rep_w] = make_pipe();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    cmd_w.reset();
+    rep_r.reset();
+    int rc = 99;
+    try {
+      rc = body(cmd_r.get(), rep_w.get());
+    } catch (const std::exception& e) {
+      report(rep_w.get(), std::string("exception ") + e.what());
+    } catch (...) {
+      report(rep_w.get(), "exception");
+    }
+    ::_exit(rc);
+  }
+  ForkedChild c;
+  c.proc.pid = pid;
+  c.proc.pidfd = Fd(pidfd_open(pid));
+  if (!c.proc.pidfd) throw std::runtime_error("pidfd_open failed");
+  c.to_child = std::move(cmd_w);
+  c.from_child = std::move(rep_r);
+  c.reports = std::make_unique<LineReader>(c.from_child.get());
+  return c;
+}
+
+struct CtlResult {
+  int code = -1;  // exit code; -1 when killed or timed out
+  std::string out;
+  std::string err;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const CtlResult& r) {
+  return os << "shmconfctl exit " << r.code << "\nstdout:\n" << r.out << "stderr:\n" << r.err;
+}
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+inline bool contains(std::string_view hay, std::string_view needle) {
+  return hay.find(needle) != std::string_view::npos;
+}
+
+inline void unlink_shm_objects(const std::string& prefix) {
+  const std::string stem = prefix + ".";
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/dev/shm")) {
+    while (const dirent* e = ::readdir(d)) {
+      if (std::string_view(e->d_name).starts_with(stem)) names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  for (const auto& n : names) ::shm_unlink(("/" + n).c_str());
+}
+
+inline std::vector<std::string> shm_objects(const std::string& prefix) {
+  const std::string stem = prefix + ".";
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/dev/shm")) {
+    while (const dirent* e = ::readdir(d)) {
+      if (std::string_view(e->d_name).starts_with(stem)) names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The fixture: one namespace ("app") under a unique prefix, a temporary
+// directory holding sources, state, socket, audit log and daemon logs.
+class MultiProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    prefix_ = unique_prefix();
+    std::string base = "/tmp";
+    if (const char* t = std::getenv("TMPDIR"); t && *t && std::strlen(t) < 60) base = t;
+    std::string tmpl = base + "/shmconf-mp-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
+    dir_ = tmpl;
+    socket_ = dir_ + "/ctl.sock";
+    state_dir_ = dir_ + "/state";
+    audit_log_ = dir_ + "/audit.log";
+  }
+
+  void TearDown() override {
+    for (auto& c : children_) c.proc.kill_and_reap();
+    for (auto& p : procs_) p.kill_and_reap();
+    if (HasFailure()) {
+      for (const auto& p : procs_) {
+        if (p.log.empty()) continue;
+        std::string text = read_text(p.log);
+        if (text.size() > 8000) text = "..." + text.substr(text.size() - 8000);
+        std::cerr << "---- " << p.log << " (pid " << p.pid << ", "
+                  << (p.status ? describe_status(*p.status) : "running") << ")\n"
+                  << text;
+      }
+    }
+    unlink_shm_objects(prefix_);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::string path(std::string_view name) const { return dir_ + "/" + std::string(name); }
+
+  // Replaces `name` in the temporary directory the way editors and config
+  // management do: write a temporary file, then rename it over the name.
+  void write_source(std::string_view name, std::string_view content) {
+    const std::string tmp = path(std::string(".") + std::string(name) + ".tmp");
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << content;
+      ASSERT_TRUE(out.good()) << tmp;
+    }
+    ASSERT_EQ(::rename(tmp.c_str(), path(name).c_str()), 0) << std::strerror(errno);
+  }
+
+  // The daemon's command line for the sources in sources_.
+  std::vector<std::string> daemon_argv(const std::vector<std::string>& extra) const {
+    std::vector<std::string> a = {SHMCONFD_BIN, "--name", ns_,       "--prefix",    prefix_,
+                                  "--socket",   socket_,  "--state-dir", state_dir_,
+                                  "--audit-log", audit_log_, "--debounce-ms", "20"};
+    for (const auto& s : sources_) {
+      a.push_back("--source");
+      a.push_back(path(s));
+    }
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+
+  // Starts shmconfd (output to a log file in the temporary directory); does
+  // not wait for it. The reference stays valid for the test.
+  Process& start_daemon(const std::vector<std::string>& extra = {}) {
+    const std::string log = path("shmconfd." + std::to_string(procs_.size()) + ".log");
+    Fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!out) throw std::runtime_error("cannot create " + log);
+    procs_.push_back(spawn(daemon_argv(extra), child_env({"SHMCONF_PREFIX=" + prefix_}),
+                           out.get(), out.get()));
+    procs_.back().log = log;
+    return procs_.back();
+  }
+
+  // Ready = the control socket answers a request, which shmconfd opens only
+  // after its start-up publish. Woken by inotify on the directory (the
+  // socket appears) and the daemon's pidfd (it died); while a socket file
+  // exists that refuses connections (bound but not yet listening, or left
+  // by a killed daemon) the connect is retried after a short poll.
+  ::testing::AssertionResult wait_ready(Process& d) {
+    Fd ino(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    if (!ino || ::inotify_add_watch(ino.get(), dir_.c_str(), IN_CREATE | IN_MOVED_TO) < 0) {
+      return ::testing::AssertionFailure() << "inotify: " << std::strerror(errno);
+    }
+    const auto until = deadline();
+    for (int retry_ms = 1;;) {
+      struct stat st {};
+      const bool present = ::lstat(socket_.c_str(), &st) == 0;
+      if (present) {
+        try {
+          auto reply = daemon::control_call(socket_, {{"cmd", "version"}}, 5s);
+          if (reply.value("ok", false) || reply.contains("version")) {
+            return ::testing::AssertionSuccess();
+          }
+        } catch (const std::exception&) {
+          // Not listening yet: retry below.
+        }
+      }
+      if (!d.running()) {
+        return ::testing::AssertionFailure()
+               << "shmconfd exited (" << describe_status(*d.status) << ") before it was ready:\n"
+               << read_text(d.log);
+      }
+      if (Clock::now() >= until) {
+        return ::testing::AssertionFailure() << "shmconfd not ready after " << kWait.count()
+                                             << " s:\n"
+                                             << read_text(d.log);
+      }
+      pollfd p[2] = {{ino.get(), POLLIN, 0}, {d.pidfd.get(), POLLIN, 0}};
+      const int timeout = present ? std::min(retry_ms, ms_until(until)) : ms_until(until);
+      if (present) retry_ms = std::min(retry_ms * 2, 50);
+      (void)::poll(p, 2, timeout);
+      char drain[4096];
+      while (::read(ino.get(), drain, sizeof drain) > 0) {
+      }
+    }
+  }
+
+  // start_daemon() + wait_ready(), failing the test if it does not come up.
+  Process& run_daemon(const std::vector<std::string>& extra = {}) {
+    Process& d = start_daemon(extra);
+    EXPECT_TRUE(wait_ready(d));
+    return d;
+  }
+
+  // SIGTERM, then the exit status (nullopt if it did not exit in time).
+  std::optional<int> stop_daemon(Process& d) {
+    d.kill(SIGTERM);
+    return d.wait(deadline());
+  }
+
+  // Runs shmconfctl with --name, --prefix and --socket of this test.
+  CtlResult ctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {SHMCONFCTL_BIN, "--name", ns_, "--prefix", prefix_,
+                                     "--socket",     socket_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto [out_r, out_w] = make_pipe();
+    auto [err_r, err_w] = make_pipe();
+    Process p = spawn(argv, child_env({}), out_w.get(), err_w.get());
+    out_w.reset();
+    err_w.reset();
+    CtlResult r;
+    const auto until = deadline();
+    Fd* fds[2] = {&out_r, &err_r};
+    std::string* bufs[2] = {&r.out, &r.err};
+    while ((out_r || err_r) && Clock::now() < until) {
+      pollfd pf[2];
+      for (int i = 0; i < 2; ++i) pf[i] = {fds[i]->get(), POLLIN, 0};
+      if (::poll(pf, 2, ms_until(until)) <= 0) continue;
+      for (int i = 0; i < 2; ++i) {
+        if (pf[i].revents == 0) continue;
+        char chunk[4096];
+        const ssize_t n = ::read(fds[i]->get(), chunk, sizeof chunk);
+        if (n > 0) {
+          bufs[i]->append(chunk, static_cast<std::size_t>(n));
+        } else if (n == 0 || errno != EINTR) {
+          fds[i]->reset();
+        }
+      }
+    }
+    auto st = p.wait(until);
+    if (!st) {
+      p.kill_and_reap();
+      ADD_FAILURE() << "shmconfctl did not finish in time:" << testing::PrintToString(args);
+      return r;
+    }
+    r.code = WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+    return r;
+  }
+
+  shmconf::ClientOptions client_options() const {
+    shmconf::ClientOptions o;
+    o.prefix = prefix_;
+    return o;
+  }
+  shmconf::Client open_client() const { return shmconf::Client::open(ns_, client_options()); }
+
+  // Waits (futex) until `c` serves version `want`.
+  ::testing::AssertionResult await_version(const shmconf::Client& c, std::uint64_t want) {
+    const auto until = deadline();
+    for (;;) {
+      const std::uint64_t have = c.version();
+      if (have == want) return ::testing::AssertionSuccess();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      if (left.count() <= 0) {
+        return ::testing::AssertionFailure()
+               << "version " << want << " not seen; client serves " << have
+               << (c.last_error().empty() ? "" : " (" + c.last_error() + ")");
+      }
+      (void)c.wait_for_change(have, left);
+    }
+  }
+
+  // Waits until the audit log holds `count` lines containing `needle`
+  // (inotify on the directory: the daemon appends one line per event).
+  ::testing::AssertionResult wait_for_audit(std::string_view needle, std::size_t count = 1) {
+    Fd ino(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    if (!ino || ::inotify_add_watch(ino.get(), dir_.c_str(), IN_CREATE | IN_MODIFY) < 0) {
+      return ::testing::AssertionFailure() << "inotify: " << std::strerror(errno);
+    }
+    const auto until = deadline();
+    for (;;) {
+      const std::string text = read_text(audit_log_);
+      std::size_t n = 0;
+      for (std::size_t pos = text.find(needle); pos != std::string::npos;
+           pos = text.find(needle, pos + 1)) {
+        ++n;
+      }
+      if (n >= count) return ::testing::AssertionSuccess();
+      if (Clock::now() >= until) {
+        return ::testing::AssertionFailure()
+               << count << " audit line(s) with " << needle << " not seen; log:\n"
+               << text;
+      }
+      pollfd p{ino.get(), POLLIN, 0};
+      (void)::poll(&p, 1, ms_until(until));
+      char drain[4096];
+      while (::read(ino.get(), drain, sizeof drain) > 0) {
+      }
+    }
+  }
+
+  // Forks a test child and registers it for TearDown.
+  template <class Body>
+  ForkedChild& start_child(Body body) {
+    children_.push_back(fork_child(std::move(body)));
+    return children_.back();
+  }
+
+  // The live snapshot as JSON, read by `shmconfctl dump`.
+  nlohmann::json dump() {
+    const CtlResult r = ctl({"dump"});
+    EXPECT_EQ(r.code, 0) << r;
+    return r.code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json();
+  }
+
+  nlohmann::json status_json() {
+    const CtlResult r = ctl({"--json", "status"});
+    EXPECT_EQ(r.code, 0) << r;
+    return r.out.empty() ? nlohmann::json() : nlohmann::json::parse(r.out);
+  }
+
+  std::string prefix_;
+  std::string ns_ = "app";
+  std::string dir_;
+  std::string socket_;
+  std::string state_dir_;
+  std::string audit_log_;
+  std::vector<std::string> sources_;  // names in dir_, in priority order
+  std::deque<Process> procs_;         // daemons (stable references)
+  std::deque<ForkedChild> children_;  // forked test children
+};
+
+}  // namespace shmconf::mptest

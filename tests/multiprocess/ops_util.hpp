@@ -1,0 +1,509 @@
+// tests/multiprocess/ops_util.hpp — helpers for the operations tests
+// (ops_*_test.cpp): run the real shmconfd and shmconfctl binaries, play the
+// systemd notify socket, and clean up shared memory afterwards.
+//
+// Everything is prefixed Ops (and lives in shmconf::ops_test) so it cannot
+// collide with the other multiprocess helpers linked into the same binary.
+//
+// Waiting: nothing here sleeps for a fixed time to synchronise. Readiness is
+// a deadline-bounded retry of the control socket, a notify datagram, or a
+// futex wait on the namespace; deadlines only turn a hang into a failure.
+//
+// Thread-safety: none needed; each test uses its own objects.
+#pragma once
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "control/client.hpp"
+
+extern char** environ;
+
+namespace shmconf::ops_test {
+
+namespace fs = std::filesystem;
+using OpsClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Generous: these only bound a hang on a loaded 2-core machine.
+constexpr auto kOpsDeadline = 10s;
+
+// "ops" + pid + a per-process counter: unique across parallel ctest runs.
+inline std::string OpsUniquePrefix() {
+  static std::atomic<unsigned> counter{0};
+  return "ops" + std::to_string(::getpid()) + "x" + std::to_string(counter++);
+}
+
+inline void OpsWriteFile(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out.flush()) throw std::runtime_error("cannot write " + path.string());
+}
+
+// Write a temporary file next to `path`, then rename it over: an editor's save.
+inline void OpsWriteAtomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
+  OpsWriteFile(tmp, text);
+  fs::rename(tmp, path);
+}
+
+inline std::string OpsReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Removes every /dev/shm object of `prefix` ("/<prefix>.<ns>.ctl", ".seg.N").
+inline void OpsUnlinkShm(const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/dev/shm", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix + ".", 0) == 0) ::shm_unlink(("/" + name).c_str());
+  }
+}
+
+inline std::vector<std::string> OpsListShm(const std::string& prefix) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/dev/shm", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix + ".", 0) == 0) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The environment for a child: ours, minus variables that would make a test
+// daemon talk to a real systemd or a real namespace, plus `extra`.
+inline std::vector<std::string> OpsChildEnv(const std::vector<std::string>& extra) {
+  static const char* const kDrop[] = {"NOTIFY_SOCKET=",   "WATCHDOG_USEC=",  "WATCHDOG_PID=",
+                                      "LISTEN_FDS=",      "LISTEN_PID=",     "SHMCONF_SOCKET=",
+                                      "SHMCONF_PREFIX=",  "SHMCONF_NAMESPACE=",
+                                      "RUNTIME_DIRECTORY=", "JOURNAL_STREAM="};
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view var(*e);
+    const bool drop = std::any_of(std::begin(kDrop), std::end(kDrop),
+                                  [&](const char* d) { return var.rfind(d, 0) == 0; });
+    if (!drop) env.emplace_back(var);
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+// fork + execve with stdout/stderr to the given fds (-1: /dev/null). Never
+// returns in the child.
+inline pid_t OpsSpawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                      int out_fd, int err_fd) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(out_fd >= 0 ? out_fd : null, 1);
+    ::dup2(err_fd >= 0 ? err_fd : null, 2);
+    // Undo anything the test runner blocked; the daemon sets its own mask.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+struct OpsResult {
+  int rc = -1;  // exit status, or 128 + signal
+  std::string out;
+  std::string err;
+};
+
+// Runs a command to completion (killed at the deadline) and captures output.
+inline OpsResult OpsRun(const std::vector<std::string>& argv,
+                        const std::vector<std::string>& extra_env = {},
+                        std::chrono::milliseconds timeout = 20s) {
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe2 failed");
+  }
+  const pid_t pid = OpsSpawn(argv, OpsChildEnv(extra_env), out_pipe[1], err_pipe[1]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  OpsResult r;
+  const auto deadline = OpsClock::now() + timeout;
+  bool killed = false;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - OpsClock::now());
+    if (left.count() <= 0 && !killed) {
+      ::kill(pid, SIGKILL);
+      killed = true;
+    }
+    const int n = ::poll(fds, 2, killed ? 1000 : static_cast<int>(left.count()) + 1);
+    if (n < 0 && errno != EINTR) break;
+    if (n == 0 && killed) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+      if (got > 0) {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+      }
+    }
+  }
+  for (auto& p : fds) {
+    if (p.fd >= 0) ::close(p.fd);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (killed) r.err += "\n[killed at the test deadline]";
+  return r;
+}
+
+inline std::string OpsDescribe(const OpsResult& r) {
+  return "rc=" + std::to_string(r.rc) + "\nstdout: " + r.out + "\nstderr: " + r.err;
+}
+
+// Polls `pred` until true or the deadline; the short back-off is a retry
+// interval, not a synchronising sleep.
+inline bool OpsWaitUntil(const std::function<bool()>& pred, OpsClock::duration limit = kOpsDeadline) {
+  const auto deadline = OpsClock::now() + limit;
+  auto backoff = 1ms;
+  for (;;) {
+    if (pred()) return true;
+    if (OpsClock::now() >= deadline) return false;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 20ms);
+  }
+}
+
+// One control request, in-process; nullopt when nobody answers yet.
+inline std::optional<nlohmann::json> OpsCall(const std::string& socket, const nlohmann::json& req) {
+  try {
+    return daemon::control_call(socket, req, std::chrono::milliseconds(5000));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// `name` looked up in $PATH (then /usr/sbin, /sbin); nullopt when absent.
+inline std::optional<fs::path> OpsFindTool(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  dirs += ":/usr/sbin:/sbin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    const std::size_t colon = std::min(dirs.find(':', start), dirs.size());
+    const fs::path candidate = fs::path(dirs.substr(start, colon - start)) / name;
+    if (!candidate.parent_path().empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = colon + 1;
+  }
+  return std::nullopt;
+}
+
+// True when a stream connect() to `path` succeeds now (the listener exists;
+// no reply is awaited, so a daemon busy in a reload still counts).
+inline bool OpsCanConnect(const fs::path& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string p = path.string();
+  if (p.size() >= sizeof addr.sun_path) {
+    ::close(fd);
+    return false;
+  }
+  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A shmconfd child process with its own prefix, directory and log.
+class OpsDaemon {
+ public:
+  OpsDaemon() = default;
+  OpsDaemon(const OpsDaemon&) = delete;
+  OpsDaemon& operator=(const OpsDaemon&) = delete;
+  ~OpsDaemon() { Kill(); }
+
+  // argv after the binary; env entries added to the cleaned environment.
+  void Start(const std::vector<std::string>& args, const std::vector<std::string>& env,
+             const fs::path& log) {
+    std::vector<std::string> argv{SHMCONFD_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    log_ = log;
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    pid_ = OpsSpawn(argv, OpsChildEnv(env), fd, fd);
+    if (fd >= 0) ::close(fd);
+    exited_ = false;
+  }
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0 && !exited_; }
+  void Signal(int sig) const {
+    if (running()) ::kill(pid_, sig);
+  }
+
+  // Waits for the exit; returns the exit status (128 + signal), or nullopt
+  // at the deadline.
+  std::optional<int> WaitExit(OpsClock::duration limit = kOpsDeadline) {
+    if (pid_ <= 0) return std::nullopt;
+    if (exited_) return status_;
+    std::optional<int> result;
+    OpsWaitUntil(
+        [&] {
+          int st = 0;
+          const pid_t r = ::waitpid(pid_, &st, WNOHANG);
+          if (r == pid_) {
+            exited_ = true;
+            status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            result = status_;
+            return true;
+          }
+          return false;
+        },
+        limit);
+    return result;
+  }
+
+  void Kill() {
+    if (!running()) return;
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    exited_ = true;
+    status_ = 128 + SIGKILL;
+  }
+
+  std::string Log() const { return OpsReadFile(log_); }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = true;
+  int status_ = -1;
+  fs::path log_;
+};
+
+// An AF_UNIX datagram socket standing in for systemd's NOTIFY_SOCKET.
+class OpsNotifySocket {
+ public:
+  explicit OpsNotifySocket(fs::path path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw std::runtime_error("socket(AF_UNIX, SOCK_DGRAM) failed");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string p = path_.string();
+    if (p.size() >= sizeof addr.sun_path) throw std::runtime_error("notify path too long: " + p);
+    std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+      throw std::runtime_error("bind " + p + ": " + std::strerror(errno));
+    }
+  }
+  ~OpsNotifySocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  OpsNotifySocket(const OpsNotifySocket&) = delete;
+  OpsNotifySocket& operator=(const OpsNotifySocket&) = delete;
+
+  std::string env() const { return "NOTIFY_SOCKET=" + path_.string(); }
+
+  // The next datagram, or nullopt when none arrives within `limit`.
+  std::optional<std::string> Receive(OpsClock::duration limit) {
+    const auto deadline = OpsClock::now() + limit;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - OpsClock::now()).count();
+      pollfd p{fd_, POLLIN, 0};
+      const int n = ::poll(&p, 1, static_cast<int>(std::max<long long>(left, 0)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return std::nullopt;
+      char buf[4096];
+      const ssize_t got = ::recv(fd_, buf, sizeof buf, 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return std::nullopt;
+      std::string msg(buf, static_cast<std::size_t>(got));
+      received_.push_back(msg);
+      return msg;
+    }
+  }
+
+  // Datagrams until one satisfies `pred` (returned), or nullopt at the deadline.
+  std::optional<std::string> ReceiveUntil(const std::function<bool(const std::string&)>& pred,
+                                          OpsClock::duration limit = kOpsDeadline) {
+    const auto deadline = OpsClock::now() + limit;
+    while (OpsClock::now() < deadline) {
+      auto msg = Receive(deadline - OpsClock::now());
+      if (!msg) return std::nullopt;
+      if (pred(*msg)) return msg;
+    }
+    return std::nullopt;
+  }
+
+  // Everything already queued, without waiting.
+  std::vector<std::string> Drain() {
+    std::vector<std::string> out;
+    while (auto msg = Receive(0ms)) out.push_back(*msg);
+    return out;
+  }
+
+  // Every datagram received so far, for failure messages.
+  std::string History() const {
+    std::string s;
+    for (const auto& m : received_) s += "[" + m + "] ";
+    return s;
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  std::vector<std::string> received_;
+};
+
+// True when `msg` (newline-separated assignments) has the line `line`.
+inline bool OpsHasLine(const std::string& msg, const std::string& line) {
+  std::istringstream in(msg);
+  std::string l;
+  while (std::getline(in, l)) {
+    if (l == line) return true;
+  }
+  return false;
+}
+
+// The value of `key=` in a notify message, if present.
+inline std::optional<std::string> OpsField(const std::string& msg, const std::string& key) {
+  std::istringstream in(msg);
+  std::string l;
+  while (std::getline(in, l)) {
+    if (l.rfind(key + "=", 0) == 0) return l.substr(key.size() + 1);
+  }
+  return std::nullopt;
+}
+
+inline std::uint64_t OpsMonotonicUsec() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+// The base fixture: a private directory, prefix and namespace "app" with one
+// YAML source; a daemon started with --prefix, --socket, --state-dir,
+// --audit-log and --debounce-ms 20 in that directory. TearDown kills the
+// daemon and unlinks the prefix's shared-memory objects.
+class OpsFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    prefix_ = OpsUniquePrefix();
+    char tmpl[] = "/tmp/shmconf-ops-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    socket_ = dir_ / "ctl.sock";
+    state_ = dir_ / "state";
+    audit_ = dir_ / "audit.log";
+    source_ = dir_ / "app.yaml";
+  }
+
+  void TearDown() override {
+    daemon_.Kill();
+    OpsUnlinkShm(prefix_);
+    if (HasFailure()) {
+      std::cerr << "---- shmconfd log (" << dir_ << ") ----\n" << daemon_.Log() << "----\n";
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::vector<std::string> DaemonArgs(const std::vector<std::string>& extra = {}) const {
+    std::vector<std::string> args{"--name",      kName,           "--prefix",      prefix_,
+                                  "--source",    source_.string(), "--socket",      socket_.string(),
+                                  "--state-dir", state_.string(),  "--audit-log",   audit_.string(),
+                                  "--debounce-ms", "20",           "--log-level",   "debug"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  void StartDaemon(const std::vector<std::string>& extra = {},
+                   const std::vector<std::string>& env = {}) {
+    daemon_.Start(DaemonArgs(extra), env, dir_ / "shmconfd.log");
+  }
+
+  // Waits until the control socket answers status; returns the reply.
+  nlohmann::json WaitStatus() {
+    std::optional<nlohmann::json> reply;
+    const bool ok = OpsWaitUntil([&] {
+      if (!daemon_.running()) return false;
+      reply = OpsCall(socket_, {{"cmd", "status"}});
+      return reply.has_value();
+    });
+    if (!ok || !reply) throw std::runtime_error("shmconfd never answered on " + socket_.string());
+    return *reply;
+  }
+
+  // Waits until a snapshot is live (status ok); returns the status reply.
+  nlohmann::json WaitLive() {
+    std::optional<nlohmann::json> reply;
+    const bool ok = OpsWaitUntil([&] {
+      reply = OpsCall(socket_, {{"cmd", "status"}});
+      return reply && reply->value("ok", false);
+    });
+    if (!ok) throw std::runtime_error("no live snapshot; last status: " + (reply ? reply->dump() : "none"));
+    return *reply;
+  }
+
+  // shmconfctl with this fixture's socket, namespace and prefix.
+  OpsResult Ctl(const std::vector<std::string>& args, const std::vector<std::string>& pre = {}) {
+    std::vector<std::string> argv = pre;
+    argv.insert(argv.end(), {SHMCONFCTL_BIN, "--socket", socket_.string(), "--name", kName,
+                             "--prefix", prefix_});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return OpsRun(argv);
+  }
+
+  static constexpr const char* kName = "app";
+  std::string prefix_;
+  fs::path dir_, socket_, state_, audit_, source_;
+  OpsDaemon daemon_;
+};
+
+}  // namespace shmconf::ops_test
