@@ -162,7 +162,7 @@ struct Lmdb {
 
 struct Dataset {
   std::size_t n = 0;
-  Pattern pattern[2];              // [0] hot, [1] random
+  Pattern pattern[2];                // [0] hot, [1] random
   std::vector<std::int64_t> values;  // the "cached variables"
 
   std::once_flag umap_once, shm_once, lmdb_once;
@@ -252,7 +252,8 @@ Shm& shm_of(Dataset& d) {
     if (shmconf_open_prefix(ns.c_str(), g_prefix.c_str(), &d.shm.capi) != 0) std::abort();
     for (int p = 0; p < 2; ++p) {
       d.shm.handles[p].reserve(d.pattern[p].keys.size());
-      for (const std::string& k : d.pattern[p].keys) d.shm.handles[p].push_back(d.shm.client->key(k));
+      for (const std::string& k : d.pattern[p].keys)
+        d.shm.handles[p].push_back(d.shm.client->key(k));
     }
     const std::size_t nsec = (d.n + kPerSection - 1) / kPerSection;
     std::vector<std::size_t> secs(nsec);
@@ -385,10 +386,10 @@ void start_redis(std::size_t n) {
   g_redis.port = free_loopback_port();
   const std::string port = std::to_string(g_redis.port);
   const std::string log = (dir / "redis.log").string();
-  const char* argv[] = {exe.c_str(), "--port",     port.c_str(), "--bind",   "127.0.0.1",
-                        "--save",    "",           "--appendonly", "no",     "--dir",
-                        dir.c_str(), "--logfile",  log.c_str(),  "--daemonize", "no",
-                        nullptr};
+  const char* argv[] = {exe.c_str(), "--port",      port.c_str(), "--bind",
+                        "127.0.0.1", "--save",      "",           "--appendonly",
+                        "no",        "--dir",       dir.c_str(),  "--logfile",
+                        log.c_str(), "--daemonize", "no",         nullptr};
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -430,8 +431,9 @@ void start_redis(std::size_t n) {
 
 void finish_reads(benchmark::State& state, std::uint64_t allocs0, std::uint64_t errors) {
   const double reads = static_cast<double>(state.iterations());
-  state.counters["allocs_per_read"] = benchmark::Counter(
-      reads > 0 ? static_cast<double>(t_allocs - allocs0) / reads : 0, benchmark::Counter::kAvgThreads);
+  state.counters["allocs_per_read"] =
+      benchmark::Counter(reads > 0 ? static_cast<double>(t_allocs - allocs0) / reads : 0,
+                         benchmark::Counter::kAvgThreads);
   state.counters["errors"] = static_cast<double>(errors);
   state.SetItemsProcessed(state.iterations());
 }
@@ -526,7 +528,8 @@ void BM_ShmconfSnapshotGet(benchmark::State& state) {
     if (++i == n) i = 0;
   }
   finish_reads(state, a0, errors);
-  state.counters["reads_per_pin"] = benchmark::Counter(kReadsPerPin, benchmark::Counter::kAvgThreads);
+  state.counters["reads_per_pin"] =
+      benchmark::Counter(kReadsPerPin, benchmark::Counter::kAvgThreads);
 }
 
 void BM_ShmconfCApi(benchmark::State& state) {
@@ -553,7 +556,8 @@ void BM_ShmconfCApi(benchmark::State& state) {
   }
   finish_reads(state, a0, errors);
   if (snap != nullptr) shmconf_snapshot_release(snap);
-  state.counters["reads_per_pin"] = benchmark::Counter(kReadsPerPin, benchmark::Counter::kAvgThreads);
+  state.counters["reads_per_pin"] =
+      benchmark::Counter(kReadsPerPin, benchmark::Counter::kAvgThreads);
 }
 
 void BM_ShmconfIterateSection(benchmark::State& state) {
@@ -661,8 +665,8 @@ void calibrate_tsc() {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const std::uint64_t c1 = __rdtsc();
   const auto t1 = std::chrono::steady_clock::now();
-  g_ns_per_tick = std::chrono::duration<double, std::nano>(t1 - t0).count() /
-                  static_cast<double>(c1 - c0);
+  g_ns_per_tick =
+      std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(c1 - c0);
 }
 
 // A 1k-key namespace of its own, published by a child process (shmconfd is
@@ -758,8 +762,8 @@ void BM_ReadUnderReloadStorm(benchmark::State& state) {
   const std::size_t n = keys.size();
   std::size_t i = start_of(state, n);
   std::uint64_t errors = 0;
-  const std::size_t cap = static_cast<std::size_t>(
-      std::min<benchmark::IterationCount>(state.max_iterations, 1 << 23));
+  const std::size_t cap =
+      static_cast<std::size_t>(std::min<benchmark::IterationCount>(state.max_iterations, 1 << 23));
   std::vector<std::uint32_t> samples(cap);
   std::size_t k = 0;
   benchmark::DoNotOptimize(client.get_int(keys[i]));  // this thread's first read maps

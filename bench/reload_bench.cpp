@@ -35,10 +35,10 @@
 // debounce delay, which is configuration, not cost; BM_ReloadVisible starts
 // at the rename and runs the same reload() the daemon's loop would.
 #include <benchmark/benchmark.h>
-#include <simdjson.h>
 #include <signal.h>
-#include <sys/mman.h>
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,8 +98,8 @@ sd::Value service(std::size_t i, int variant) {
   const std::string id = std::to_string(i);
   sd::Value s = obj();
   s.fields["enabled"] = sd::Value::boolean(i % 5 != 0);
-  s.fields["image"] = str("registry.example.com/platform/service-" + id + ":1." +
-                          std::to_string(i % 20) + ".3");
+  s.fields["image"] =
+      str("registry.example.com/platform/service-" + id + ":1." + std::to_string(i % 20) + ".3");
   s.fields["replicas"] = num(static_cast<std::int64_t>(1 + i % 7 + (i == 0 ? variant : 0)));
   s.fields["port"] = num(static_cast<std::int64_t>(8000 + i % 1000));
   s.fields["timeout_ms"] = sd::Value::real(250.5 + static_cast<double>(i % 10));
@@ -152,7 +152,8 @@ sd::Value config(std::size_t services, int variant) {
   global.fields["database"] = std::move(db);
   root.fields["global"] = std::move(global);
   sd::Value features = obj();
-  for (int f = 0; f < 8; ++f) features.fields["flag_" + std::to_string(f)] = sd::Value::boolean(f % 2);
+  for (int f = 0; f < 8; ++f)
+    features.fields["flag_" + std::to_string(f)] = sd::Value::boolean(f % 2);
   root.fields["features"] = std::move(features);
   sd::Value svcs = obj();
   char name[32];
@@ -290,8 +291,8 @@ Input& input(sd::Format f, std::int64_t kb) {
   in.ext = fmt_name(f);
   for (int variant = 0; variant < 2; ++variant) {
     const std::string text = render(config(n, variant), f);
-    in.file[variant] = g_tmp / ("input-" + std::to_string(kb) + "kb-" + std::to_string(variant) +
-                                "." + in.ext);
+    in.file[variant] =
+        g_tmp / ("input-" + std::to_string(kb) + "kb-" + std::to_string(variant) + "." + in.ext);
     write_file(in.file[variant], text);
     if (variant == 0) in.bytes = text.size();
   }
@@ -637,7 +638,8 @@ void BM_ReloadStages(benchmark::State& state) {
   std::shared_ptr<sd::Segment> live;
   std::optional<shmconf::Client> client;
   // The memory budget's yardstick: the canonical (compact) JSON of the tree.
-  const double canonical = static_cast<double>(sd::to_json(sd::parse_file(in.file[0].string(), 0)).size());
+  const double canonical =
+      static_cast<double>(sd::to_json(sd::parse_file(in.file[0].string(), 0)).size());
   Samples parse, merge, hash, build, create, flip, attach, destroy, total;
   int variant = 0;
   std::uint64_t version = 0;

@@ -342,7 +342,7 @@ def reload_tables(res):
             if not vis:
                 continue
             mb = vis["bytes"] / 1e6
-            rows.append([kb_label(kb), "%.2f" % mb] + floors + [
+            rows.append([kb_label(kb), "%.3g" % mb] + floors + [
                 fmt_ms(pf["median_ms"]) if pf else "—",
                 fmt_ms(rel["median_ms"]) if rel else "—",
                 fmt_ms(vis["woke_ms"]), fmt_ms(vis["median_ms"]),

@@ -99,7 +99,8 @@ int finish(const Common& c, const nlohmann::json& reply) {
     std::cout << reply.dump(2) << "\n";
   } else if (!ok) {
     std::cerr << "shmconfctl: " << reply.value("error", std::string("failed"));
-    if (reply.contains("message")) std::cerr << " (" << reply["message"].get<std::string>() << ")";
+    const std::string msg = reply.value("message", std::string());
+    if (!msg.empty()) std::cerr << " (" << msg << ")";
     std::cerr << "\n";
   } else if (reply.contains("message")) {
     std::cout << reply["message"].get<std::string>() << "\n";
@@ -194,8 +195,10 @@ int main(int argc, char** argv) {
     if (v->type() == shmconf::Type::kString && !c.json) {
       std::cout << *v->as_string() << "\n";
     } else {
-      const auto* n = &snap.view()->node(snap.view()->find(key)->node);
-      std::cout << sd::node_to_json(*snap.view(), *n).dump() << "\n";
+      // get("") is the root, which has no index slot.
+      const auto* slot = key.empty() ? nullptr : snap.view()->find(key);
+      const auto& n = slot ? snap.view()->node(slot->node) : snap.view()->root();
+      std::cout << sd::node_to_json(*snap.view(), n).dump() << "\n";
     }
     return 0;
   }

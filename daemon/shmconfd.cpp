@@ -282,7 +282,15 @@ class Daemon {
       std::optional<unsigned> steps;
       std::optional<std::uint64_t> to;
       if (req.contains("to")) to = req["to"].get<std::uint64_t>();
-      else steps = req.value("steps", 1u);
+      else if (req.contains("steps")) {
+        const auto n = req["steps"].get<std::int64_t>();
+        if (n < 1 || n > 100000) {
+          return {{"ok", false}, {"code", "bad_request"}, {"error", "steps must be at least 1"}};
+        }
+        steps = static_cast<unsigned>(n);
+      } else {
+        steps = 1;
+      }
       out = service_.rollback(steps, to, who);
       apply(out, "rollback", &peer);
       return out.to_json();
@@ -330,7 +338,7 @@ int main(int argc, char** argv) {
       ->default_val(8)
       ->check(CLI::Range(1u, 1000u));
   app.add_option("--prefix", f.prefix, "Shared-memory object prefix (default $SHMCONF_PREFIX or shmconf)");
-  app.add_option("--mode", f.mode, "Mode of shared-memory objects: 0644 or 0640")->default_val("0644");
+  app.add_option("--mode", f.mode, "Mode of shared-memory objects: 0644, 0640 (with --group) or 0600")->default_val("0644");
   app.add_option("--group", f.group, "Group owning the shared-memory objects (with --mode 0640)");
   app.add_option("--admin-group", f.admin_group, "Group allowed to reload, roll back, set and unset");
   app.add_option("--audit-log", f.audit_log, "Append-only audit log (JSON lines)");
@@ -352,7 +360,7 @@ int main(int argc, char** argv) {
     opts.name = f.name;
     opts.prefix = shmconf::resolve_prefix(f.prefix);
     for (const auto& s : f.sources) opts.sources.push_back(std::filesystem::absolute(s).string());
-    opts.state_dir = f.state_dir;
+    opts.state_dir = f.state_dir.empty() ? "" : std::filesystem::absolute(f.state_dir).string();
     opts.keep = f.keep;
     opts.access.mode = static_cast<mode_t>(std::stoul(f.mode, nullptr, 8));
     if (opts.access.mode != 0644 && opts.access.mode != 0640 && opts.access.mode != 0600) {

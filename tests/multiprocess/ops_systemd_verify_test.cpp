@@ -102,8 +102,8 @@ TEST_F(OpsSystemdUnits, Hardening_KeepsHostDevShmAndSnapshots) {
   for (const char* name : {"shmconfd.service", "shmconfd@.service"}) {
     SCOPED_TRACE(name);
     const std::string unit = Unit(name);
-    for (const char* forbidden : {"PrivateDevices", "PrivateIPC", "DynamicUser", "InaccessiblePaths",
-                                  "TemporaryFileSystem", "PrivateMounts"}) {
+    for (const char* forbidden : {"PrivateDevices", "PrivateIPC", "DynamicUser",
+                                  "InaccessiblePaths", "TemporaryFileSystem", "PrivateMounts"}) {
       for (const auto& v : Values(unit, forbidden)) {
         EXPECT_TRUE(v == "no" || v == "false") << forbidden << "=" << v;
       }
@@ -169,8 +169,8 @@ TEST_F(OpsSystemdUnits, ExecLines_RunTheRealBinaries) {
     const auto reload = Expand(Values(unit, "ExecReload")[0], root, args);
 
     OpsDaemon d;
-    d.Start(std::vector<std::string>(start.begin() + 1, start.end()),
-            {"SHMCONF_PREFIX=" + prefix_}, dir_ / "unit-daemon.log");
+    d.Start(std::vector<std::string>(start.begin() + 1, start.end()), {"SHMCONF_PREFIX=" + prefix_},
+            dir_ / "unit-daemon.log");
     const fs::path sock = root / "run/shmconf/app.sock";
     ASSERT_TRUE(OpsWaitUntil([&] {
       auto s = OpsCall(sock, {{"cmd", "status"}});

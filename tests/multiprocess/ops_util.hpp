@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -34,15 +35,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "control/client.hpp"
 
@@ -106,10 +106,10 @@ inline std::vector<std::string> OpsListShm(const std::string& prefix) {
 // The environment for a child: ours, minus variables that would make a test
 // daemon talk to a real systemd or a real namespace, plus `extra`.
 inline std::vector<std::string> OpsChildEnv(const std::vector<std::string>& extra) {
-  static const char* const kDrop[] = {"NOTIFY_SOCKET=",   "WATCHDOG_USEC=",  "WATCHDOG_PID=",
-                                      "LISTEN_FDS=",      "LISTEN_PID=",     "SHMCONF_SOCKET=",
-                                      "SHMCONF_PREFIX=",  "SHMCONF_NAMESPACE=",
-                                      "RUNTIME_DIRECTORY=", "JOURNAL_STREAM="};
+  static const char* const kDrop[] = {
+      "NOTIFY_SOCKET=",     "WATCHDOG_USEC=",  "WATCHDOG_PID=",   "LISTEN_FDS=",
+      "LISTEN_PID=",        "SHMCONF_SOCKET=", "SHMCONF_PREFIX=", "SHMCONF_NAMESPACE=",
+      "RUNTIME_DIRECTORY=", "JOURNAL_STREAM="};
   std::vector<std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     const std::string_view var(*e);
@@ -170,7 +170,8 @@ inline OpsResult OpsRun(const std::vector<std::string>& argv,
   bool killed = false;
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - OpsClock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - OpsClock::now());
     if (left.count() <= 0 && !killed) {
       ::kill(pid, SIGKILL);
       killed = true;
@@ -206,7 +207,8 @@ inline std::string OpsDescribe(const OpsResult& r) {
 
 // Polls `pred` until true or the deadline; the short back-off is a retry
 // interval, not a synchronising sleep.
-inline bool OpsWaitUntil(const std::function<bool()>& pred, OpsClock::duration limit = kOpsDeadline) {
+inline bool OpsWaitUntil(const std::function<bool()>& pred,
+                         OpsClock::duration limit = kOpsDeadline) {
   const auto deadline = OpsClock::now() + limit;
   auto backoff = 1ms;
   for (;;) {
@@ -235,7 +237,8 @@ inline std::optional<fs::path> OpsFindTool(const std::string& name) {
   while (start <= dirs.size()) {
     const std::size_t colon = std::min(dirs.find(':', start), dirs.size());
     const fs::path candidate = fs::path(dirs.substr(start, colon - start)) / name;
-    if (!candidate.parent_path().empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (!candidate.parent_path().empty() && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
     start = colon + 1;
   }
   return std::nullopt;
@@ -455,10 +458,11 @@ class OpsFixture : public ::testing::Test {
   }
 
   std::vector<std::string> DaemonArgs(const std::vector<std::string>& extra = {}) const {
-    std::vector<std::string> args{"--name",      kName,           "--prefix",      prefix_,
-                                  "--source",    source_.string(), "--socket",      socket_.string(),
-                                  "--state-dir", state_.string(),  "--audit-log",   audit_.string(),
-                                  "--debounce-ms", "20",           "--log-level",   "debug"};
+    std::vector<std::string> args{
+        "--name",         kName,           "--prefix",       prefix_,       "--source",
+        source_.string(), "--socket",      socket_.string(), "--state-dir", state_.string(),
+        "--audit-log",    audit_.string(), "--debounce-ms",  "20",          "--log-level",
+        "debug"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -487,7 +491,9 @@ class OpsFixture : public ::testing::Test {
       reply = OpsCall(socket_, {{"cmd", "status"}});
       return reply && reply->value("ok", false);
     });
-    if (!ok) throw std::runtime_error("no live snapshot; last status: " + (reply ? reply->dump() : "none"));
+    if (!ok)
+      throw std::runtime_error("no live snapshot; last status: " +
+                               (reply ? reply->dump() : "none"));
     return *reply;
   }
 

@@ -197,7 +197,9 @@ TEST_F(TornReadStressTest, PublisherFlatOut_PinnedSnapshots_NeverTornNorBackward
               << " published in " << d.count() << " ms\n";
     EXPECT_EQ(n.violations, 0u) << "reader " << i;
     EXPECT_EQ(n.backwards, 0u) << "reader " << i;
-    EXPECT_GE(n.versions, 20u) << "reader " << i << " saw too few versions to stress anything";
+    // Sanitized builds publish a few versions a second, not hundreds.
+    EXPECT_GE(n.versions, kSanitized ? 3u : 20u)
+        << "reader " << i << " saw too few versions to stress anything";
     EXPECT_GT(n.snapshots, n.versions) << "reader " << i;
     EXPECT_LE(n.last, total);
   }

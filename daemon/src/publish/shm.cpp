@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <system_error>
 #include <utility>
 
@@ -15,6 +16,12 @@ namespace {
 
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
+}
+
+std::string octal(unsigned mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0%o", mode);
+  return buf;
 }
 
 struct Fd {
@@ -94,7 +101,7 @@ std::optional<ShmMapping> shm_open_ours(const std::string& name, bool writable, 
   if (::fstat(f.fd, &st) != 0) throw_errno("fstat(" + name + ")");
   if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
     throw AlarmError("/dev/shm" + name + " exists with owner uid " + std::to_string(st.st_uid) +
-                     " and mode " + std::to_string(st.st_mode & 07777) +
+                     " and mode " + octal(st.st_mode & 07777) +
                      ", not this daemon's: someone may be squatting the name; refusing to use it");
   }
   if (size == 0) size = static_cast<std::size_t>(st.st_size);
