@@ -15,7 +15,12 @@
 //                              build + publish + persist (state dir in /tmp)
 //   BM_ReloadVisible/fmt/kb    rename(new file over the source) -> reload() -> a
 //                              thread blocked in Client::wait_for_change wakes
-//                              and its snapshot() serves the new version
+//                              and its snapshot() serves the new version; each
+//                              iteration also times the bare parser (YAML::Load
+//                              or simdjson) on the same file just before, and
+//                              reports the median per-iteration ratio
+//                              (per_baseline): the load on a shared machine
+//                              changes between benchmarks, less within a pair
 //   BM_ReloadStages/fmt/kb     the same steps one by one (parse, merge, hash, build,
 //                              create, flip, a client's attach), for the breakdown
 //   BM_Rollback/kb             NamespaceService::rollback between two retained
@@ -557,8 +562,25 @@ void BM_ReloadVisible(benchmark::State& state) {
   const auto f = static_cast<sd::Format>(state.range(0));
   Service& s = service_for(f, state.range(1));
   Waiter w(s.ns);
-  Samples visible, woke, call;
+  Samples visible, woke, call, base, ratio;
+  simdjson::dom::parser parser;
   for (auto _ : state) {
+    // Paired baseline: the parser's own time on the same bytes, just before,
+    // so both figures see the same load on this shared machine (the
+    // budgets are ratios; the per-iteration ratio is the steadiest one).
+    const fs::path& next = s.in->file[s.next_variant];
+    double b = 0;
+    if (f == sd::Format::kYaml) {
+      const auto b0 = Clock::now();
+      YAML::Node n = YAML::Load(read_file(next));
+      benchmark::DoNotOptimize(n.size());
+      b = seconds(Clock::now() - b0);  // the Node tree's destruction excluded
+    } else {
+      const auto b0 = Clock::now();
+      auto doc = parser.load(next.string());
+      benchmark::DoNotOptimize(doc.error());
+      b = seconds(Clock::now() - b0);
+    }
     s.stage_next();
     w.arm();
     const auto t0 = Clock::now();
@@ -580,10 +602,15 @@ void BM_ReloadVisible(benchmark::State& state) {
     visible.add(dt);
     woke.add(seconds(seen.woke - t0));
     call.add(seconds(t1 - t0));
+    base.add(b);
+    ratio.add(dt / b);
   }
   size_counters(state, s.in->bytes, visible);
   state.counters["woke_ms"] = woke.pct(0.5) * 1e3;
   state.counters["reload_call_ms"] = call.pct(0.5) * 1e3;
+  // YAML: YAML::Load of the file; JSON: simdjson's parser.load of the file.
+  state.counters["baseline_ms"] = base.pct(0.5) * 1e3;
+  state.counters["per_baseline"] = ratio.pct(0.5);
 }
 
 void BM_Rollback(benchmark::State& state) {

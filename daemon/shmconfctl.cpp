@@ -161,7 +161,8 @@ int main(int argc, char** argv) {
   unsigned steps = 0;
   std::uint64_t to = 0;
   auto* rollback = app.add_subcommand("rollback", "Make an earlier retained version live");
-  auto* steps_opt = rollback->add_option("--steps", steps, "Go back N retained versions (default 1)");
+  auto* steps_opt =
+      rollback->add_option("--steps", steps, "Go back N retained versions (default 1)");
   auto* to_opt = rollback->add_option("--to", to, "Go to this retained version");
   steps_opt->excludes(to_opt);
   app.add_subcommand("history", "Retained versions and recent events");
@@ -257,7 +258,8 @@ int main(int argc, char** argv) {
       if (render->parsed()) {
         std::cout << nlohmann::json::parse(sd::to_json(merged)).dump(2) << "\n";
       } else if (c.json) {
-        std::cout << nlohmann::json{{"valid", true}, {"errors", nlohmann::json::array()}}.dump() << "\n";
+        std::cout << nlohmann::json{{"valid", true}, {"errors", nlohmann::json::array()}}.dump()
+                  << "\n";
       }
       return 0;
     } catch (const sd::ConfigError& e) {
@@ -286,8 +288,8 @@ int main(int argc, char** argv) {
                 << "live version: " << reply.value("live_version", 0) << " (generation "
                 << reply.value("generation", 0) << ")\n"
                 << "content hash: " << reply.value("content_hash", "-") << "\n"
-                << "keys:         " << reply.value("keys", 0) << ", " << reply.value("segment_bytes", 0)
-                << " bytes\n"
+                << "keys:         " << reply.value("keys", 0) << ", "
+                << reply.value("segment_bytes", 0) << " bytes\n"
                 << "retained:     " << reply.value("retained", 0) << " versions"
                 << (reply.value("rolled_back", false) ? " (rolled back)" : "") << "\n";
       if (reply.contains("last_reload") && reply["last_reload"].is_object()) {
@@ -305,8 +307,10 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("reload")) return finish(c, call(c, {{"cmd", "reload"}}));
   if (rollback->parsed()) {
     nlohmann::json req = {{"cmd", "rollback"}};
-    if (*to_opt) req["to"] = to;
-    else req["steps"] = *steps_opt ? steps : 1u;
+    if (*to_opt)
+      req["to"] = to;
+    else
+      req["steps"] = *steps_opt ? steps : 1u;
     return finish(c, call(c, req));
   }
   if (app.got_subcommand("history")) {
@@ -318,7 +322,8 @@ int main(int argc, char** argv) {
                 << iso_time(v.value("time_ns", std::uint64_t{0})) << "  " << v.value("trigger", "")
                 << "  " << v.value("content_hash", "") << "  +" << s.value("added", 0) << " -"
                 << s.value("removed", 0) << " ~" << s.value("changed", 0);
-      for (const auto& k : s.value("keys", nlohmann::json::array())) std::cout << " " << k.get<std::string>();
+      for (const auto& k : s.value("keys", nlohmann::json::array()))
+        std::cout << " " << k.get<std::string>();
       std::cout << "\n";
     }
     return 0;
@@ -328,7 +333,10 @@ int main(int argc, char** argv) {
     if (c.json || !reply.value("ok", false)) return finish(c, reply);
     for (const auto& ch : reply["changes"]) {
       const std::string kind = ch.value("change", "");
-      std::cout << (kind == "added" ? "+ " : kind == "removed" ? "- " : "~ ") << ch.value("key", "");
+      std::cout << (kind == "added"     ? "+ "
+                    : kind == "removed" ? "- "
+                                        : "~ ")
+                << ch.value("key", "");
       if (ch.contains("old")) std::cout << "  " << ch["old"].dump();
       if (ch.contains("old") && ch.contains("new")) std::cout << " ->";
       if (ch.contains("new")) std::cout << "  " << ch["new"].dump();

@@ -8,6 +8,8 @@
 // clients keep reading the last published snapshot.
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -23,12 +25,9 @@
 #include <string>
 #include <vector>
 
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
-
+#include "control/audit_log.hpp"
 #include "control/auth.hpp"
 #include "control/server.hpp"
-#include "control/audit_log.hpp"
 #include "core/namespace_service.hpp"
 #include "parse/parse.hpp"
 #include "shmconf/client.hpp"
@@ -57,14 +56,16 @@ struct Flags {
 
 std::string default_socket(const std::string& name) {
   if (const char* s = std::getenv("SHMCONF_SOCKET"); s && *s) return s;
-  if (const char* r = std::getenv("RUNTIME_DIRECTORY"); r && *r) return std::string(r) + "/" + name + ".sock";
+  if (const char* r = std::getenv("RUNTIME_DIRECTORY"); r && *r)
+    return std::string(r) + "/" + name + ".sock";
   return "/run/shmconf/" + name + ".sock";
 }
 
 std::uint64_t monotonic_usec() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
 }
 
 class Daemon {
@@ -269,7 +270,8 @@ class Daemon {
       return j;
     }
     if (cmd == "diff") {
-      auto j = service_.diff(req.at("from").get<std::uint64_t>(), req.at("to").get<std::uint64_t>());
+      auto j =
+          service_.diff(req.at("from").get<std::uint64_t>(), req.at("to").get<std::uint64_t>());
       j["ok"] = true;
       return j;
     }
@@ -281,7 +283,8 @@ class Daemon {
     if (cmd == "rollback") {
       std::optional<unsigned> steps;
       std::optional<std::uint64_t> to;
-      if (req.contains("to")) to = req["to"].get<std::uint64_t>();
+      if (req.contains("to"))
+        to = req["to"].get<std::uint64_t>();
       else if (req.contains("steps")) {
         const auto n = req["steps"].get<std::int64_t>();
         if (n < 1 || n > 100000) {
@@ -337,10 +340,14 @@ int main(int argc, char** argv) {
   app.add_option("--keep", f.keep, "Earlier versions to retain beside the live one")
       ->default_val(8)
       ->check(CLI::Range(1u, 1000u));
-  app.add_option("--prefix", f.prefix, "Shared-memory object prefix (default $SHMCONF_PREFIX or shmconf)");
-  app.add_option("--mode", f.mode, "Mode of shared-memory objects: 0644, 0640 (with --group) or 0600")->default_val("0644");
+  app.add_option("--prefix", f.prefix,
+                 "Shared-memory object prefix (default $SHMCONF_PREFIX or shmconf)");
+  app.add_option("--mode", f.mode,
+                 "Mode of shared-memory objects: 0644, 0640 (with --group) or 0600")
+      ->default_val("0644");
   app.add_option("--group", f.group, "Group owning the shared-memory objects (with --mode 0640)");
-  app.add_option("--admin-group", f.admin_group, "Group allowed to reload, roll back, set and unset");
+  app.add_option("--admin-group", f.admin_group,
+                 "Group allowed to reload, roll back, set and unset");
   app.add_option("--audit-log", f.audit_log, "Append-only audit log (JSON lines)");
   app.add_option("--debounce-ms", f.debounce_ms, "Quiet time after a file event before reloading")
       ->default_val(100);

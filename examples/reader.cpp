@@ -5,10 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <shmconf/client.hpp>
 #include <string>
 #include <vector>
-
-#include <shmconf/client.hpp>
 
 namespace {
 

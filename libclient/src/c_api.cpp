@@ -1,11 +1,10 @@
 // The C ABI: the only extern "C" file. Thin wrappers over the C++ API.
-#include "shmconf/shmconf.h"
-
 #include <cstring>
 #include <new>
 
 #include "client_impl.hpp"
 #include "shmconf/client.hpp"
+#include "shmconf/shmconf.h"
 
 struct shmconf_client {
   shmconf::Client client;
@@ -69,9 +68,7 @@ int shmconf_snapshot_acquire(shmconf_client* c, shmconf_snapshot** out) {
 
 void shmconf_snapshot_release(shmconf_snapshot* s) { delete s; }
 
-uint64_t shmconf_snapshot_version(const shmconf_snapshot* s) {
-  return s ? s->snap.version() : 0;
-}
+uint64_t shmconf_snapshot_version(const shmconf_snapshot* s) { return s ? s->snap.version() : 0; }
 
 int shmconf_get_type(const shmconf_snapshot* s, const char* key, int* out) {
   if (s == nullptr || key == nullptr || out == nullptr) return SHMCONF_E_INVALID;

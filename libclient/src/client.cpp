@@ -273,8 +273,7 @@ std::shared_ptr<const Mapping> ClientImpl::map_segment(const Record& rec) const 
       ::close(fd);
       return fail("object smaller than the record says");
     }
-    void* addr =
-        ::mmap(nullptr, rec.segment_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    void* addr = ::mmap(nullptr, rec.segment_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
     ::close(fd);
     if (addr == MAP_FAILED) return fail(std::string("mmap: ") + std::strerror(errno));
     auto m = std::make_shared<Mapping>();
@@ -550,8 +549,8 @@ Result<std::uint64_t> Client::wait_for_change(std::uint64_t known_version,
     }
     std::int64_t left = -1;
     if (!forever) {
-      left = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                 deadline - std::chrono::steady_clock::now())
+      left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline -
+                                                                  std::chrono::steady_clock::now())
                  .count();
       if (left <= 0) return Errc::kTimeout;
     }

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "shmconf/client.hpp"
-#include "shmconf/format.hpp"
 #include "shmconf/detail/control.hpp"
+#include "shmconf/format.hpp"
 #include "shmconf/segment.hpp"
 
 namespace shmconf::detail {

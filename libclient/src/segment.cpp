@@ -321,8 +321,8 @@ std::vector<SegmentChange> diff_segments(const SegmentView& from, const SegmentV
     const format::Node& n = to.node(i);
     if (!is_leaf(n) || !under(to.key(n))) continue;
     const format::IndexSlot* s = from.empty() ? nullptr : from.find(to.key(n));
-    const format::Node* old = (s != nullptr && is_leaf(from.node(s->node))) ? &from.node(s->node)
-                                                                           : nullptr;
+    const format::Node* old =
+        (s != nullptr && is_leaf(from.node(s->node))) ? &from.node(s->node) : nullptr;
     if (old == nullptr) {
       out.push_back({to.key(n), format::Change::kAdded, nullptr, &n});
     } else if (!same_leaf(from, *old, to, n)) {

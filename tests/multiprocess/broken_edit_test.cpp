@@ -2,7 +2,6 @@
 // the live version: `shmconfctl reload` exits 1 naming the file and position,
 // clients keep the live version, the daemon stays up, and fixing the file
 // publishes the next version.
-#include <regex>
 #include <string>
 
 #include "harness.hpp"
@@ -17,18 +16,19 @@ struct BrokenEdit {
   const char* name;
   const char* file;     // which source gets broken
   const char* content;  // the broken content
-  const char* error;    // regex the reload error must match
+  bool position;        // the error names file:line:column (else just the file)
+  const char* message;  // and says this
 };
 
 std::ostream& operator<<(std::ostream& os, const BrokenEdit& b) { return os << b.name; }
 
 const BrokenEdit kBrokenEdits[] = {
     {"InvalidYaml", "config.yaml", "database:\n  host: db.internal\n  port: [1, 2\n  user: x\n",
-     R"(config\.yaml:[0-9]+:[0-9]+: .*invalid YAML)"},
-    {"JsonInt64Overflow", "extra.json", R"({"limits": {"max": 18446744073709551616}})",
-     R"(extra\.json:1:[0-9]+: limits\.max: .*int64)"},
-    {"EmptyYaml", "config.yaml", "", R"(config\.yaml: .*empty)"},
-    {"EmptyJson", "extra.json", "", R"(extra\.json: .*empty)"},
+     true, "invalid YAML"},
+    {"JsonInt64Overflow", "extra.json", R"({"limits": {"max": 18446744073709551616}})", true,
+     "limits.max: integer 18446744073709551616 does not fit in int64"},
+    {"EmptyYaml", "config.yaml", "", false, "empty document"},
+    {"EmptyJson", "extra.json", "", false, "empty document"},
 };
 
 class BrokenEditTest : public MultiProcessTest, public ::testing::WithParamInterface<BrokenEdit> {
@@ -50,17 +50,17 @@ TEST_P(BrokenEditTest, Reload_BrokenSource_RejectedAndLiveVersionKept) {
   write_source(edit.file, edit.content);
   const CtlResult r = ctl({"reload"});
   EXPECT_EQ(r.code, 1) << r;
-  EXPECT_TRUE(std::regex_search(r.err, std::regex(edit.error))) << r;
+  EXPECT_TRUE(edit.position ? has_position(r.err, edit.file) : contains(r.err, edit.file)) << r;
+  EXPECT_TRUE(contains(r.err, edit.message)) << r;
   EXPECT_TRUE(contains(r.err, "live version 1 unchanged")) << r;
 
   EXPECT_TRUE(d.running());
   EXPECT_EQ(client.version(), 1u);
-  EXPECT_EQ(client.get_string("database.host").value_or(""), "db.internal");
+  EXPECT_EQ(client.snapshot().get_string("database.host").value_or(""), "db.internal");
   const nlohmann::json status = status_json();
   EXPECT_EQ(status.value("live_version", 0), 1);
   EXPECT_EQ(status.value("reloads_failed", 0), 1);
-  EXPECT_TRUE(std::regex_search(status["last_reload"].value("error", ""), std::regex(edit.error)))
-      << status.dump(2);
+  EXPECT_TRUE(contains(status["last_reload"].value("error", ""), edit.message)) << status.dump(2);
 
   // Fixed: the next reload publishes version 2.
   write_source("config.yaml", "database:\n  host: db.internal\n  port: 5433\n");

@@ -104,8 +104,9 @@ TEST_F(CApiTest, ChildUsingOnlyCAbi_ReadsValuesAndWakesOnChange) {
       "v1 port 0/5432 ratio 0/0.500000 tls 0/1 host 0/db.internal/11 tiny " +
       std::to_string(SHMCONF_E_RANGE) + "/11 type 0/" + std::to_string(SHMCONF_TYPE_OBJECT) +
       " missing " + std::to_string(SHMCONF_E_NOT_FOUND) + " wrong " +
-      std::to_string(SHMCONF_E_WRONG_TYPE) + " untouched 5432 list 0 database.host:" +
-      std::to_string(SHMCONF_TYPE_STRING) + " database.port:" + std::to_string(SHMCONF_TYPE_INT) +
+      std::to_string(SHMCONF_E_WRONG_TYPE) +
+      " untouched 5432 list 0 database.host:" + std::to_string(SHMCONF_TYPE_STRING) +
+      " database.port:" + std::to_string(SHMCONF_TYPE_INT) +
       " database.ratio:" + std::to_string(SHMCONF_TYPE_DOUBLE) +
       " database.tls:" + std::to_string(SHMCONF_TYPE_BOOL);
   ASSERT_EQ(child.next_report(), expected);
@@ -113,8 +114,8 @@ TEST_F(CApiTest, ChildUsingOnlyCAbi_ReadsValuesAndWakesOnChange) {
 
   write_source("config.yaml", yaml(6000));
   ASSERT_TRUE(await_version(client, 2));
-  EXPECT_EQ(child.next_report(), "changed v2 version 2 port 0/6000 timeout " +
-                                     std::to_string(SHMCONF_E_TIMEOUT));
+  EXPECT_EQ(child.next_report(),
+            "changed v2 version 2 port 0/6000 timeout " + std::to_string(SHMCONF_E_TIMEOUT));
   ASSERT_TRUE(child.proc.wait(deadline()));
   EXPECT_TRUE(child.proc.exited_ok()) << describe_status(*child.proc.status);
 }

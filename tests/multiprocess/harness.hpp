@@ -245,10 +245,10 @@ inline Process spawn(const std::vector<std::string>& argv, const std::vector<std
 // The test's environment minus what would tie a child to a service manager
 // or to another shmconf instance, plus `extra`.
 inline std::vector<std::string> child_env(const std::vector<std::string>& extra) {
-  static const char* const kDrop[] = {"NOTIFY_SOCKET=",    "WATCHDOG_PID=", "WATCHDOG_USEC=",
-                                      "LISTEN_FDS=",       "LISTEN_PID=",   "JOURNAL_STREAM=",
-                                      "SHMCONF_PREFIX=",   "SHMCONF_SOCKET=",
-                                      "SHMCONF_NAMESPACE=", "RUNTIME_DIRECTORY="};
+  static const char* const kDrop[] = {
+      "NOTIFY_SOCKET=",     "WATCHDOG_PID=",     "WATCHDOG_USEC=",  "LISTEN_FDS=",
+      "LISTEN_PID=",        "JOURNAL_STREAM=",   "SHMCONF_PREFIX=", "SHMCONF_SOCKET=",
+      "SHMCONF_NAMESPACE=", "RUNTIME_DIRECTORY="};
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view s(*e);
@@ -327,6 +327,22 @@ inline bool contains(std::string_view hay, std::string_view needle) {
   return hay.find(needle) != std::string_view::npos;
 }
 
+// True when `text` holds "<file>:<line>:<column>: " (decimal line and column).
+inline bool has_position(std::string_view text, std::string_view file) {
+  for (std::size_t pos = text.find(file); pos != std::string_view::npos;
+       pos = text.find(file, pos + 1)) {
+    std::size_t i = pos + file.size();
+    auto number = [&] {
+      const std::size_t start = i;
+      while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+      return i > start;
+    };
+    auto colon = [&] { return i < text.size() && text[i++] == ':'; };
+    if (colon() && number() && colon() && number() && text.substr(i, 2) == ": ") return true;
+  }
+  return false;
+}
+
 inline void unlink_shm_objects(const std::string& prefix) {
   const std::string stem = prefix + ".";
   std::vector<std::string> names;
@@ -402,9 +418,9 @@ class MultiProcessTest : public ::testing::Test {
 
   // The daemon's command line for the sources in sources_.
   std::vector<std::string> daemon_argv(const std::vector<std::string>& extra) const {
-    std::vector<std::string> a = {SHMCONFD_BIN, "--name", ns_,       "--prefix",    prefix_,
-                                  "--socket",   socket_,  "--state-dir", state_dir_,
-                                  "--audit-log", audit_log_, "--debounce-ms", "20"};
+    std::vector<std::string> a = {
+        SHMCONFD_BIN,  "--name",   ns_,           "--prefix", prefix_,         "--socket", socket_,
+        "--state-dir", state_dir_, "--audit-log", audit_log_, "--debounce-ms", "20"};
     for (const auto& s : sources_) {
       a.push_back("--source");
       a.push_back(path(s));
@@ -419,8 +435,8 @@ class MultiProcessTest : public ::testing::Test {
     const std::string log = path("shmconfd." + std::to_string(procs_.size()) + ".log");
     Fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!out) throw std::runtime_error("cannot create " + log);
-    procs_.push_back(spawn(daemon_argv(extra), child_env({"SHMCONF_PREFIX=" + prefix_}),
-                           out.get(), out.get()));
+    procs_.push_back(
+        spawn(daemon_argv(extra), child_env({"SHMCONF_PREFIX=" + prefix_}), out.get(), out.get()));
     procs_.back().log = log;
     return procs_.back();
   }
@@ -456,9 +472,9 @@ class MultiProcessTest : public ::testing::Test {
                << read_text(d.log);
       }
       if (Clock::now() >= until) {
-        return ::testing::AssertionFailure() << "shmconfd not ready after " << kWait.count()
-                                             << " s:\n"
-                                             << read_text(d.log);
+        return ::testing::AssertionFailure()
+               << "shmconfd not ready after " << kWait.count() << " s:\n"
+               << read_text(d.log);
       }
       pollfd p[2] = {{ino.get(), POLLIN, 0}, {d.pidfd.get(), POLLIN, 0}};
       const int timeout = present ? std::min(retry_ms, ms_until(until)) : ms_until(until);
@@ -485,8 +501,8 @@ class MultiProcessTest : public ::testing::Test {
 
   // Runs shmconfctl with --name, --prefix and --socket of this test.
   CtlResult ctl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {SHMCONFCTL_BIN, "--name", ns_, "--prefix", prefix_,
-                                     "--socket",     socket_};
+    std::vector<std::string> argv = {SHMCONFCTL_BIN, "--name",   ns_,    "--prefix",
+                                     prefix_,        "--socket", socket_};
     argv.insert(argv.end(), args.begin(), args.end());
     auto [out_r, out_w] = make_pipe();
     auto [err_r, err_w] = make_pipe();

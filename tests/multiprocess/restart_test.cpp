@@ -3,7 +3,6 @@
 // restarted daemon adopts the control block and the version numbering, and
 // after a reboot (empty /dev/shm) with a broken source the last good version
 // is published from the state directory.
-#include <regex>
 #include <string>
 
 #include "harness.hpp"
@@ -198,14 +197,14 @@ TEST_F(RestartTest, RebootWithBrokenSource_PublishesLastGoodVersionFromStateDir)
   auto client = open_client();
   EXPECT_EQ(client.version(), 2u);
   EXPECT_EQ(client.snapshot().content_hash(), good_hash);  // the same content
-  EXPECT_EQ(client.get_string("database.host").value_or(""), "db2.internal");
+  EXPECT_EQ(client.snapshot().get_string("database.host").value_or(""), "db2.internal");
 
   const nlohmann::json status = status_json();
   EXPECT_EQ(status.value("live_version", 0), 2);
   ASSERT_TRUE(status["last_reload"].is_object()) << status.dump(2);
   EXPECT_FALSE(status["last_reload"].value("ok", true)) << status.dump(2);
   const std::string error = status["last_reload"].value("error", "");
-  EXPECT_TRUE(std::regex_search(error, std::regex(R"(config\.yaml:\d+:\d+: )"))) << error;
+  EXPECT_TRUE(has_position(error, "config.yaml")) << error;
   const CtlResult human = ctl({"status"});
   EXPECT_EQ(human.code, 0) << human;
   EXPECT_TRUE(contains(human.out, "REJECTED")) << human;

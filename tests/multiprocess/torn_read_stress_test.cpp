@@ -13,9 +13,9 @@
 #include <memory>
 #include <string>
 
+#include "core/namespace_service.hpp"
 #include "harness.hpp"
 #include "publish/builder.hpp"
-#include "core/namespace_service.hpp"
 #include "publish/publisher.hpp"
 #include "tree/value.hpp"
 
@@ -127,8 +127,8 @@ int run_reader(const std::string& prefix, const std::string& ns, std::chrono::mi
     }
     if (!ok) {
       if (n.violations++ == 0) {
-        first_violation = "v" + std::to_string(v) + " a=" +
-                          std::to_string(snap.get_int("inv.a").value_or(-1)) +
+        first_violation = "v" + std::to_string(v) +
+                          " a=" + std::to_string(snap.get_int("inv.a").value_or(-1)) +
                           " b=" + std::to_string(snap.get_int("inv.b").value_or(-1)) +
                           " c=" + std::to_string(snap.get_int("inv.c").value_or(-1));
       }
@@ -149,11 +149,9 @@ int run_reader(const std::string& prefix, const std::string& ns, std::chrono::mi
 
 ReaderCounts parse_counts(const std::string& line) {
   ReaderCounts n;
-  const int got = std::sscanf(line.c_str(),
-                              "counts %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                              " %" SCNu64,
-                              &n.snapshots, &n.versions, &n.violations, &n.backwards, &n.first,
-                              &n.last);
+  const int got = std::sscanf(
+      line.c_str(), "counts %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+      &n.snapshots, &n.versions, &n.violations, &n.backwards, &n.first, &n.last);
   if (got != 6) throw std::runtime_error("bad report: " + line);
   return n;
 }
@@ -163,8 +161,8 @@ using TornReadStressTest = MultiProcessTest;
 TEST_F(TornReadStressTest, PublisherFlatOut_PinnedSnapshots_NeverTornNorBackwards) {
   const auto d = stress_duration();
   const std::string prefix = prefix_, ns = ns_;
-  ForkedChild& publisher = start_child(
-      [&](int stop_fd, int out) { return run_publisher(prefix, ns, stop_fd, out); });
+  ForkedChild& publisher =
+      start_child([&](int stop_fd, int out) { return run_publisher(prefix, ns, stop_fd, out); });
   ASSERT_EQ(publisher.next_report(), "ready");
 
   ForkedChild* readers[2];
@@ -177,7 +175,8 @@ TEST_F(TornReadStressTest, PublisherFlatOut_PinnedSnapshots_NeverTornNorBackward
     ASSERT_TRUE(line) << "reader " << i << " reported nothing";
     ASSERT_TRUE(line->starts_with("counts ")) << *line;
     counts[i] = parse_counts(*line);
-    if (counts[i].violations != 0) ADD_FAILURE() << "reader " << i << ": " << *readers[i]->next_report();
+    if (counts[i].violations != 0)
+      ADD_FAILURE() << "reader " << i << ": " << *readers[i]->next_report();
   }
   ASSERT_TRUE(publisher.command("stop"));
   auto published = publisher.next_report();

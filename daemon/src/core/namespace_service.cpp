@@ -43,7 +43,8 @@ nlohmann::json summarize(const std::vector<KeyChange>& changes) {
 nlohmann::json summarize(const SegmentView& v) {
   std::vector<KeyChange> changes;
   for (const auto& c : v.changed()) {
-    changes.push_back({std::string(v.str(c.key_off, c.key_len)), static_cast<format::Change>(c.kind)});
+    changes.push_back(
+        {std::string(v.str(c.key_off, c.key_len)), static_cast<format::Change>(c.kind)});
   }
   return summarize(changes);
 }
@@ -96,15 +97,13 @@ bool erase_path(Value& root, const std::string& path) {
 }
 
 nlohmann::json ReloadOutcome::to_json() const {
-  nlohmann::json j = {{"ok", ok},
-                      {"published", published},
-                      {"version", version},
-                      {"from_version", from_version},
-                      {"message", message},
-                      {"duration_ms", duration_ms}};
+  nlohmann::json j = {{"ok", ok},           {"published", published},
+                      {"version", version}, {"from_version", from_version},
+                      {"message", message}, {"duration_ms", duration_ms}};
   if (!ok) j["error"] = error;
   auto keys = nlohmann::json::array();
-  for (const KeyChange& c : changes) keys.push_back({{"key", c.key}, {"change", change_name(c.kind)}});
+  for (const KeyChange& c : changes)
+    keys.push_back({{"key", c.key}, {"change", change_name(c.kind)}});
   j["changes"] = keys;
   return j;
 }
@@ -188,8 +187,8 @@ void NamespaceService::adopt_from_shm() {
     retain(std::move(r));
   }
   if (live_) {
-    spdlog::info("adopted namespace {}: live version {} (generation {}), {} retained",
-                 opts_.name, live_->version(), publisher_->generation(), retained_.size());
+    spdlog::info("adopted namespace {}: live version {} (generation {}), {} retained", opts_.name,
+                 live_->version(), publisher_->generation(), retained_.size());
   }
 }
 
@@ -323,7 +322,8 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger) {
     const std::uint64_t hash = content_hash(merged);
     if (live_ && hash == live_->view.header().content_hash) {
       out.ok = true;
-      out.message = "unchanged: content identical to live version " + std::to_string(live_version());
+      out.message =
+          "unchanged: content identical to live version " + std::to_string(live_version());
       last_source_hash_ = hash;
     } else if (live_ && rolled_back_ && hash == last_source_hash_) {
       out.ok = true;
@@ -354,9 +354,10 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger) {
     persist();
   } else {
     ++reloads_ok_;
-    spdlog::info("namespace={} event=reload trigger={} version={} published={} duration_ms={:.2f} "
-                 "message=\"{}\"",
-                 opts_.name, trigger, live_version(), out.published, out.duration_ms, out.message);
+    spdlog::info(
+        "namespace={} event=reload trigger={} version={} published={} duration_ms={:.2f} "
+        "message=\"{}\"",
+        opts_.name, trigger, live_version(), out.published, out.duration_ms, out.message);
   }
   last_reload_ = {{"ok", out.ok},
                   {"trigger", trigger},
@@ -428,15 +429,17 @@ ReloadOutcome NamespaceService::rollback(std::optional<unsigned> steps,
   const Retained* target = nullptr;
   if (to_version) {
     target = find(*to_version);
-    if (target == nullptr) out.error = "version " + std::to_string(*to_version) + " is not retained";
+    if (target == nullptr)
+      out.error = "version " + std::to_string(*to_version) + " is not retained";
   } else {
     const unsigned n = steps.value_or(1);
     auto it = std::find_if(retained_.begin(), retained_.end(),
                            [&](const Retained& r) { return r.segment == live_; });
     const auto pos = static_cast<std::size_t>(it - retained_.begin());
     if (it == retained_.end() || n == 0 || pos < n) {
-      out.error = "cannot roll back " + std::to_string(n) + " step(s): " +
-                  std::to_string(it == retained_.end() ? 0 : pos) + " earlier version(s) retained";
+      out.error = "cannot roll back " + std::to_string(n) +
+                  " step(s): " + std::to_string(it == retained_.end() ? 0 : pos) +
+                  " earlier version(s) retained";
     } else {
       target = &retained_[pos - n];
     }

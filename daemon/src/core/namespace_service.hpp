@@ -16,11 +16,10 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "parse/parse.hpp"
 #include "publish/publisher.hpp"
@@ -40,8 +39,8 @@ struct ServiceOptions {
 };
 
 struct ReloadOutcome {
-  bool ok = false;         // false: rejected or failed; the live version is unchanged
-  bool published = false;  // a new version (or a rollback target) went live
+  bool ok = false;                 // false: rejected or failed; the live version is unchanged
+  bool published = false;          // a new version (or a rollback target) went live
   std::uint64_t version = 0;       // live version afterwards
   std::uint64_t from_version = 0;  // live version before
   std::string error;               // why, when !ok: "file:line:col: key: message"
@@ -92,8 +91,8 @@ class NamespaceService {
     std::shared_ptr<Segment> segment;
   };
 
-  ReloadOutcome publish_tree(const Value& root, const SourceList& names,
-                             const std::string& trigger, std::uint64_t source_hash);
+  ReloadOutcome publish_tree(const Value& root, const SourceList& names, const std::string& trigger,
+                             std::uint64_t source_hash);
   ReloadOutcome make_live(const Retained& r, const std::string& trigger, const std::string& who,
                           bool rollback, std::chrono::steady_clock::time_point t0);
   void retain(Retained r);

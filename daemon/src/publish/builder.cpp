@@ -162,8 +162,7 @@ void SnapshotBuilder::flatten() {
   for (const Flat& f : flat_) {
     if (f.path.size() > format::kMaxKeyLength) {
       throw ConfigError("", f.value->origin.line, f.value->origin.column, f.path.substr(0, 64),
-                        "key path longer than " + std::to_string(format::kMaxKeyLength) +
-                            " bytes");
+                        "key path longer than " + std::to_string(format::kMaxKeyLength) + " bytes");
     }
   }
 }
@@ -175,8 +174,8 @@ void SnapshotBuilder::diff_against(const SegmentView& prev) {
     if (!value_is_leaf(*f.value)) continue;
     leaves.insert(f.path);
     const format::IndexSlot* s = prev.find(f.path);
-    const format::Node* old = (s != nullptr && is_leaf(prev.node(s->node))) ? &prev.node(s->node)
-                                                                           : nullptr;
+    const format::Node* old =
+        (s != nullptr && is_leaf(prev.node(s->node))) ? &prev.node(s->node) : nullptr;
     if (old == nullptr) {
       changes_.push_back({f.path, format::Change::kAdded});
     } else if (!same_as(*f.value, prev, *old)) {
@@ -284,9 +283,9 @@ void SnapshotBuilder::write(std::span<std::byte> dst) const {
   meta->trigger_off = w.add_string(in_.trigger);
 
   // Last: the checksum covers everything after it.
-  h->checksum = XXH3_64bits(reinterpret_cast<const unsigned char*>(dst.data()) +
-                                format::kChecksumFrom,
-                            size_ - format::kChecksumFrom);
+  h->checksum =
+      XXH3_64bits(reinterpret_cast<const unsigned char*>(dst.data()) + format::kChecksumFrom,
+                  size_ - format::kChecksumFrom);
 }
 
 std::vector<std::byte> build_segment(const BuildInput& in) {

@@ -18,7 +18,7 @@
 namespace shmconf::daemon {
 
 struct BuildInput {
-  const Value* root = nullptr;       // must be an object
+  const Value* root = nullptr;  // must be an object
   const SourceList* sources = nullptr;
   std::uint64_t version = 0;
   std::uint64_t publish_time_ns = 0;

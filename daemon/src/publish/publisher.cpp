@@ -71,10 +71,11 @@ void Publisher::lock_namespace() {
   // daemon dies, so a restart never finds a stale lock.
   const std::string name = control_object_name(prefix_, ns_);
   lock_fd_ = ::shm_open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-  if (lock_fd_ < 0) throw std::system_error(errno, std::generic_category(), "shm_open(" + name + ")");
+  if (lock_fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "shm_open(" + name + ")");
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    throw AlarmError("another shmconfd already serves namespace '" + ns_ + "' (prefix '" +
-                     prefix_ + "')");
+    throw AlarmError("another shmconfd already serves namespace '" + ns_ + "' (prefix '" + prefix_ +
+                     "')");
   }
 }
 

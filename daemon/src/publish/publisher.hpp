@@ -21,9 +21,9 @@
 #include <span>
 #include <string>
 
-#include "shmconf/detail/control.hpp"
 #include "publish/builder.hpp"
 #include "publish/shm.hpp"
+#include "shmconf/detail/control.hpp"
 
 namespace shmconf::daemon {
 

@@ -22,7 +22,8 @@ nlohmann::ordered_json node_to_json(const SegmentView& view, const format::Node&
       return std::string(view.string_value(n.payload));
     case format::Type::kArray: {
       auto out = nlohmann::ordered_json::array();
-      for (const format::Node& c : view.children(n)) out.push_back(node_to_json(view, c, depth + 1));
+      for (const format::Node& c : view.children(n))
+        out.push_back(node_to_json(view, c, depth + 1));
       return out;
     }
     case format::Type::kObject: {

@@ -55,8 +55,7 @@ void ShmMapping::reset() {
 
 ShmMapping shm_create(const std::string& name, std::size_t size, const ShmAccess& access) {
   Fd f;
-  f.fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                    access.mode);
+  f.fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, access.mode);
   if (f.fd < 0) throw_errno("shm_open(" + name + ")");
   // The umask may have narrowed the mode; the group is set before any data
   // is written, so no reader can see the object with the wrong access.

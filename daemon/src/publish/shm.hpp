@@ -39,8 +39,8 @@ class ShmMapping {
 };
 
 struct ShmAccess {
-  mode_t mode = 0644;                // 0644, or 0640 with a group
-  std::optional<gid_t> group;        // owner group of the objects
+  mode_t mode = 0644;          // 0644, or 0640 with a group
+  std::optional<gid_t> group;  // owner group of the objects
 };
 
 // Creates `name` with O_CREAT|O_EXCL, sets mode and group, allocates `size`

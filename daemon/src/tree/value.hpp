@@ -34,15 +34,27 @@ struct Value {
   bool b = false;
   std::int64_t i = 0;
   double d = 0.0;
-  std::string s;                                   // kString
-  std::vector<Value> items;                        // kArray
+  std::string s;                                     // kString
+  std::vector<Value> items;                          // kArray
   std::map<std::string, Value, std::less<>> fields;  // kObject, sorted bytewise
   Origin origin;
 
   static Value null(Origin o = {}) { return make(Type::kNull, o); }
-  static Value boolean(bool v, Origin o = {}) { auto x = make(Type::kBool, o); x.b = v; return x; }
-  static Value integer(std::int64_t v, Origin o = {}) { auto x = make(Type::kInt, o); x.i = v; return x; }
-  static Value real(double v, Origin o = {}) { auto x = make(Type::kDouble, o); x.d = v; return x; }
+  static Value boolean(bool v, Origin o = {}) {
+    auto x = make(Type::kBool, o);
+    x.b = v;
+    return x;
+  }
+  static Value integer(std::int64_t v, Origin o = {}) {
+    auto x = make(Type::kInt, o);
+    x.i = v;
+    return x;
+  }
+  static Value real(double v, Origin o = {}) {
+    auto x = make(Type::kDouble, o);
+    x.d = v;
+    return x;
+  }
   static Value string(std::string v, Origin o = {}) {
     auto x = make(Type::kString, o);
     x.s = std::move(v);

@@ -46,44 +46,44 @@ inline constexpr std::uint8_t kTypeCount = 7;
 
 // Offset 0 of every segment. 128 bytes.
 struct SegmentHeader {
-  std::uint64_t magic;            // kSegmentMagic
-  std::uint32_t format_version;   // kFormatVersion
-  std::uint32_t layout_signature; // kLayoutSignature
-  std::uint32_t header_size;      // sizeof(SegmentHeader)
-  std::uint32_t flags;            // 0; readers refuse unknown bits
-  std::uint64_t segment_size;     // bytes of the segment that are meaningful
-  std::uint64_t checksum;         // XXH3-64 (seed 0) of bytes [40, segment_size)
-  std::uint64_t version;          // version id of this content (1, 2, ...)
-  std::uint64_t publish_time_ns;  // CLOCK_REALTIME when built, nanoseconds
-  std::uint64_t content_hash;     // XXH3-64 of the canonical JSON of the tree
-  std::uint32_t node_count;       // entries in the node table (root included)
-  std::uint32_t index_capacity;   // slots in the hash index (> node_count - 1)
-  std::uint32_t nodes_off;        // -> Node[node_count]
-  std::uint32_t index_off;        // -> IndexSlot[index_capacity]
-  std::uint32_t strings_off;      // -> string pool
-  std::uint32_t strings_size;     // bytes in the string pool
-  std::uint32_t meta_off;         // -> MetaHeader
-  std::uint32_t meta_size;        // bytes from meta_off covered by metadata
-  std::uint64_t hash_seed;        // seed for XXH3-64 of key paths
-  std::uint64_t prev_version;     // version the change list is against, 0 = none
-  std::uint64_t reserved[2];      // 0
+  std::uint64_t magic;             // kSegmentMagic
+  std::uint32_t format_version;    // kFormatVersion
+  std::uint32_t layout_signature;  // kLayoutSignature
+  std::uint32_t header_size;       // sizeof(SegmentHeader)
+  std::uint32_t flags;             // 0; readers refuse unknown bits
+  std::uint64_t segment_size;      // bytes of the segment that are meaningful
+  std::uint64_t checksum;          // XXH3-64 (seed 0) of bytes [40, segment_size)
+  std::uint64_t version;           // version id of this content (1, 2, ...)
+  std::uint64_t publish_time_ns;   // CLOCK_REALTIME when built, nanoseconds
+  std::uint64_t content_hash;      // XXH3-64 of the canonical JSON of the tree
+  std::uint32_t node_count;        // entries in the node table (root included)
+  std::uint32_t index_capacity;    // slots in the hash index (> node_count - 1)
+  std::uint32_t nodes_off;         // -> Node[node_count]
+  std::uint32_t index_off;         // -> IndexSlot[index_capacity]
+  std::uint32_t strings_off;       // -> string pool
+  std::uint32_t strings_size;      // bytes in the string pool
+  std::uint32_t meta_off;          // -> MetaHeader
+  std::uint32_t meta_size;         // bytes from meta_off covered by metadata
+  std::uint64_t hash_seed;         // seed for XXH3-64 of key paths
+  std::uint64_t prev_version;      // version the change list is against, 0 = none
+  std::uint64_t reserved[2];       // 0
 };
 
 // One node of the tree. Children of a container are contiguous in the node
 // table, after their parent, objects' children sorted by name (bytewise),
 // arrays' children in index order. Node 0 is the root object. 40 bytes.
 struct Node {
-  std::uint32_t key_off;   // full key path in the string pool ("" for root)
+  std::uint32_t key_off;  // full key path in the string pool ("" for root)
   std::uint32_t key_len;
-  std::uint32_t name_pos;  // the last path component starts at key_off + name_pos
-  std::uint32_t parent;    // node index; the root's parent is 0
-  std::uint8_t type;       // Type
-  std::uint8_t reserved0;  // 0
-  std::uint16_t reserved1; // 0
-  std::uint32_t source;    // index into the sources table, or kNoSource
-  std::uint32_t line;      // 1-based line in that source, 0 = unknown
-  std::uint32_t column;    // 1-based column, 0 = unknown
-  std::uint64_t payload;   // see payload encoding below
+  std::uint32_t name_pos;   // the last path component starts at key_off + name_pos
+  std::uint32_t parent;     // node index; the root's parent is 0
+  std::uint8_t type;        // Type
+  std::uint8_t reserved0;   // 0
+  std::uint16_t reserved1;  // 0
+  std::uint32_t source;     // index into the sources table, or kNoSource
+  std::uint32_t line;       // 1-based line in that source, 0 = unknown
+  std::uint32_t column;     // 1-based column, 0 = unknown
+  std::uint64_t payload;    // see payload encoding below
 };
 
 // Payload encoding, by type:
@@ -111,8 +111,8 @@ struct IndexSlot {
   std::uint64_t hash;     // key_hash(path); 0 marks an empty slot
   std::uint32_t key_off;  // same as the node's
   std::uint32_t key_len;
-  std::uint32_t node;     // node index
-  std::uint8_t type;      // same as the node's
+  std::uint32_t node;  // node index
+  std::uint8_t type;   // same as the node's
   std::uint8_t reserved[3];
   std::uint64_t payload;  // same as the node's
 };
@@ -126,7 +126,7 @@ struct MetaHeader {
   std::uint32_t changed_off;    // -> ChangedKey[changed_count], sorted by key
   std::uint32_t trigger_off;    // what caused this version ("inotify", "sighup", ...)
   std::uint32_t trigger_len;
-  std::uint64_t reserved;       // 0
+  std::uint64_t reserved;  // 0
 };
 
 struct StrRef {
@@ -158,16 +158,16 @@ struct ControlBlock {
   std::uint64_t seq;               // atomic; seqlock over the record below
   // Record: read only under the seqlock.
   std::uint64_t rec_generation;
-  std::uint64_t rec_version;       // 0 = nothing published yet
-  std::uint64_t rec_segment_id;    // names "/<prefix>.<namespace>.seg.<id>"
+  std::uint64_t rec_version;     // 0 = nothing published yet
+  std::uint64_t rec_segment_id;  // names "/<prefix>.<namespace>.seg.<id>"
   std::uint64_t rec_segment_size;
-  std::uint64_t rec_checksum;      // equals the segment header's checksum
+  std::uint64_t rec_checksum;  // equals the segment header's checksum
   std::uint64_t rec_content_hash;
   std::uint64_t rec_publish_time_ns;
   // Informational, written by the daemon outside the seqlock.
-  std::uint64_t daemon_pid;        // last daemon that published
-  std::uint64_t next_segment_id;   // the daemon's allocator; clients ignore it
-  std::uint64_t created_time_ns;   // when the control block was created
+  std::uint64_t daemon_pid;       // last daemon that published
+  std::uint64_t next_segment_id;  // the daemon's allocator; clients ignore it
+  std::uint64_t created_time_ns;  // when the control block was created
   std::uint64_t reserved[1];
 };
 
@@ -252,13 +252,22 @@ static_assert(offsetof(ControlBlock, created_time_ns) == 112);
 // when they agree on kFormatVersion.
 constexpr std::uint32_t layout_signature() noexcept {
   std::uint32_t h = 2166136261u;  // FNV-1a
-  const std::uint32_t parts[] = {
-      sizeof(SegmentHeader), sizeof(Node), sizeof(IndexSlot), sizeof(MetaHeader),
-      sizeof(StrRef), sizeof(ChangedKey), sizeof(ControlBlock),
-      offsetof(SegmentHeader, checksum), offsetof(SegmentHeader, nodes_off),
-      offsetof(Node, payload), offsetof(IndexSlot, payload),
-      offsetof(ControlBlock, generation), offsetof(ControlBlock, seq),
-      offsetof(ControlBlock, rec_version), kTypeCount, 8 /* alignment */};
+  const std::uint32_t parts[] = {sizeof(SegmentHeader),
+                                 sizeof(Node),
+                                 sizeof(IndexSlot),
+                                 sizeof(MetaHeader),
+                                 sizeof(StrRef),
+                                 sizeof(ChangedKey),
+                                 sizeof(ControlBlock),
+                                 offsetof(SegmentHeader, checksum),
+                                 offsetof(SegmentHeader, nodes_off),
+                                 offsetof(Node, payload),
+                                 offsetof(IndexSlot, payload),
+                                 offsetof(ControlBlock, generation),
+                                 offsetof(ControlBlock, seq),
+                                 offsetof(ControlBlock, rec_version),
+                                 kTypeCount,
+                                 8 /* alignment */};
   for (std::uint32_t p : parts) {
     for (int i = 0; i < 4; ++i) {
       h ^= (p >> (8 * i)) & 0xFFu;

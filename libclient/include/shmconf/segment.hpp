@@ -62,9 +62,7 @@ class SegmentView {
     return {reinterpret_cast<const char*>(base_) + off, len};
   }
   std::string_view key(const format::Node& n) const noexcept { return str(n.key_off, n.key_len); }
-  std::string_view name(const format::Node& n) const noexcept {
-    return key(n).substr(n.name_pos);
-  }
+  std::string_view name(const format::Node& n) const noexcept { return key(n).substr(n.name_pos); }
   std::string_view string_value(std::uint64_t payload) const noexcept {
     return str(format::low32(payload), format::high32(payload));
   }
@@ -74,7 +72,9 @@ class SegmentView {
   }
 
   // Metadata.
-  std::span<const format::StrRef> sources() const noexcept { return {sources_, meta_->source_count}; }
+  std::span<const format::StrRef> sources() const noexcept {
+    return {sources_, meta_->source_count};
+  }
   std::span<const format::ChangedKey> changed() const noexcept {
     return {changed_, meta_->changed_count};
   }

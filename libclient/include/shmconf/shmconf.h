@@ -88,8 +88,7 @@ SHMCONF_API int shmconf_snapshot_list(const shmconf_snapshot *s, const char *sec
 
 /* Blocks until the live version differs from known_version (returns 0) or
  * timeout_ms passes (SHMCONF_E_TIMEOUT); timeout_ms < 0 waits forever. */
-SHMCONF_API int shmconf_wait_for_change(shmconf_client *c, uint64_t known_version,
-                                        int timeout_ms);
+SHMCONF_API int shmconf_wait_for_change(shmconf_client *c, uint64_t known_version, int timeout_ms);
 
 /* Static description of a code; never NULL. */
 SHMCONF_API const char *shmconf_strerror(int err);
