@@ -463,15 +463,19 @@ ReloadOutcome NamespaceService::make_live(const Retained& r, const std::string& 
   ReloadOutcome out;
   out.from_version = live_version();
   // No parse, no copy: the retained segment is already checked and mapped.
-  if (live_ && live_ != r.segment) {
-    for (const SegmentChange& c : diff_segments(live_->view, r.segment->view)) {
+  // Flip first: the diff is O(keys) (80 ms for 350k keys in bench/) and only
+  // feeds the reply and the audit log, so clients do not wait for it.
+  const std::shared_ptr<Segment> was = live_;
+  publisher_->flip(*r.segment);
+  // What clients wait for ends here; the diff and the state write below are
+  // bookkeeping and durability.
+  out.duration_ms = ms_since(t0);
+  live_ = r.segment;
+  if (was && was != r.segment) {
+    for (const SegmentChange& c : diff_segments(was->view, r.segment->view)) {
       out.changes.push_back({std::string(c.key), c.kind});
     }
   }
-  publisher_->flip(*r.segment);
-  // What clients wait for ends here; the state write below is durability.
-  out.duration_ms = ms_since(t0);
-  live_ = r.segment;
   rolled_back_ = rollback;
   record_event({{"event", trigger},
                 {"by", who},
