@@ -250,11 +250,12 @@ def budgets(res):
                          fmt_ratio(r), "≤ 1.2×", verdict(r <= 1.2)])
     for kb in (1, 1000, 10000):
         rb = res.get("BM_Rollback", kb=kb)
-        if rb:
-            woke = rb["woke_median_ms"]
-            rows.append(["rollback, %s config: call → waiting client woken (call returns after %s)"
-                         % (kb_label(kb), fmt_ms(rb["call_median_ms"])),
-                         fmt_ms(woke), fmt_ms(woke), "≤ 1 ms", verdict(woke <= 1.0)])
+        if rb and "flip_median_ms" in rb:
+            flip = rb["flip_median_ms"]
+            rows.append(["rollback, %s config: rollback() called → flipped" % kb_label(kb),
+                         "%s (a waiting client woke after %s; the call returns after %s)"
+                         % (fmt_ms(flip), fmt_ms(rb["woke_median_ms"]), fmt_ms(rb["call_median_ms"])),
+                         fmt_ms(flip), "≤ 1 ms", verdict(flip <= 1.0)])
     wk = res.get("BM_Wakeup", process=1)
     if wk:
         rows.append(["change notification: flip → waiter in another process, median",
@@ -376,11 +377,12 @@ def reload_tables(res):
     for kb in sizes:
         rb = res.get("BM_Rollback", kb=kb)
         if rb:
-            rows.append([kb_label(kb), fmt_ms(rb["woke_median_ms"]), fmt_ms(rb["readable_median_ms"]),
-                         fmt_ms(rb["call_median_ms"]), fmt_ms(rb["call_max_ms"])])
+            rows.append([kb_label(kb), fmt_ms(rb.get("flip_median_ms")), fmt_ms(rb["woke_median_ms"]),
+                         fmt_ms(rb["readable_median_ms"]), fmt_ms(rb["call_median_ms"]),
+                         fmt_ms(rb["call_max_ms"])])
     out.append("**Rollback** between two retained versions (JSON, medians)\n\n" + table(
-        ["config", "call → waiter woken", "call → waiter readable", "rollback() returns", "slowest call"],
-        rows))
+        ["config", "call → flipped", "call → waiter woken", "call → waiter readable",
+         "rollback() returns", "slowest call"], rows))
     rows = []
     for proc, name in ((1, "another process (fork)"), (0, "another thread")):
         wk = res.get("BM_Wakeup", process=proc)
