@@ -93,15 +93,33 @@ std::optional<std::string> StateStore::load_segment(std::uint64_t version) const
   return read_file(segment_path(version));
 }
 
+std::string StateStore::template_path(std::uint64_t version) const {
+  return dir_ + "/versions/" + std::to_string(version) + ".tmpl.seg";
+}
+
+void StateStore::save_template_segment(std::uint64_t version,
+                                       std::span<const std::byte> bytes) const {
+  if (!enabled()) return;
+  write_file_atomic(template_path(version),
+                    {reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+}
+
+std::optional<std::string> StateStore::load_template_segment(std::uint64_t version) const {
+  if (!enabled()) return std::nullopt;
+  return read_file(template_path(version));
+}
+
 bool StateStore::has_segment(std::uint64_t version) const {
   std::error_code ec;
-  return enabled() && std::filesystem::exists(segment_path(version), ec);
+  return enabled() && (std::filesystem::exists(segment_path(version), ec) ||
+                       std::filesystem::exists(template_path(version), ec));
 }
 
 void StateStore::remove_segment(std::uint64_t version) const {
   if (!enabled()) return;
   std::error_code ec;
   std::filesystem::remove(segment_path(version), ec);
+  std::filesystem::remove(template_path(version), ec);
 }
 
 }  // namespace shmconf::daemon

@@ -6,6 +6,10 @@
 // Layout of <state-dir>/<namespace>/:
 //   state.json           see docs/OPERATIONS.md "State directory"
 //   versions/<V>.seg     the exact segment bytes of retained version V
+//   versions/<V>.tmpl.seg   instead of <V>.seg for a version with substituted
+//                        strings: the segment built from the tree as written
+//                        (references unresolved; sources/templates.hpp), so
+//                        no resolved secret ever reaches the disk
 //
 // Thread-safety: one thread. Cost: a publish writes one segment file and
 // state.json, each fsynced (a few ms on these disks), after the flip, so a
@@ -37,11 +41,16 @@ class StateStore {
   void save(const nlohmann::json& state) const;
   void save_segment(std::uint64_t version, std::span<const std::byte> bytes) const;
   std::optional<std::string> load_segment(std::uint64_t version) const;
+  void save_template_segment(std::uint64_t version, std::span<const std::byte> bytes) const;
+  std::optional<std::string> load_template_segment(std::uint64_t version) const;
+  // Either form (exact or template) is on disk.
   bool has_segment(std::uint64_t version) const;
+  // Removes both forms.
   void remove_segment(std::uint64_t version) const;
 
  private:
   std::string segment_path(std::uint64_t version) const;
+  std::string template_path(std::uint64_t version) const;
   std::string dir_;
 };
 
