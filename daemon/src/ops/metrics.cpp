@@ -1,0 +1,391 @@
+#include "ops/metrics.hpp"
+
+#include <arpa/inet.h>
+
+#include <stdexcept>
+
+#include "publish/render.hpp"
+
+namespace shmconf::daemon::ops {
+namespace {
+
+constexpr const char* kStages[] = {"load", "validate", "build", "publish", "persist", "total"};
+constexpr const char* kResults[] = {"published", "unchanged", "rejected"};
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+Labels ns_label(const std::string& ns) { return {{"namespace", ns}}; }
+
+Labels with(Labels l, std::string k, std::string v) {
+  l.emplace_back(std::move(k), std::move(v));
+  return l;
+}
+
+// A source is down when the last reload failed to read it: its name (or
+// path) appears in the error of a "source" failure.
+bool failed_to_read(const std::string& kind, const std::string& error, const std::string& source) {
+  if (kind != "source") return false;
+  const std::string path = source.starts_with("file:") ? source.substr(5) : source;
+  return error.find(path) != std::string::npos;
+}
+
+}  // namespace
+
+const std::vector<double>& reload_duration_buckets() {
+  static const std::vector<double> b = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  return b;
+}
+
+NamespaceSample sample_namespace(const NamespaceService& svc) {
+  NamespaceSample s;
+  s.name = svc.options().name;
+  const nlohmann::json st = svc.status();
+  s.generation = st.value("generation", std::uint64_t{0});
+  s.retained = st.value("retained", std::uint64_t{0});
+  if (const Segment* live = svc.live()) {
+    const auto& h = live->view.header();
+    s.live = true;
+    s.live_version = svc.live_version();
+    s.content_hash_value = h.content_hash;
+    s.content_hash = hex64(h.content_hash);
+    s.snapshot_bytes = h.segment_size;
+    s.snapshot_keys = h.node_count > 0 ? h.node_count - 1 : 0;
+  }
+  for (const auto& src : st.value("sources", nlohmann::json::array())) {
+    if (src.is_string()) s.sources.push_back({src.get<std::string>(), true, ""});
+  }
+  return s;
+}
+
+DaemonMetrics::DaemonMetrics(std::string version) : version_(std::move(version)) {
+  current_ = std::make_shared<const MetricsSnapshot>();
+}
+
+const char* DaemonMetrics::reload_result(const ReloadOutcome& out) {
+  if (!out.ok) return "rejected";
+  return out.published ? "published" : "unchanged";
+}
+
+DaemonMetrics::PerNamespace& DaemonMetrics::slot(const std::string& ns) {
+  auto it = ns_.find(ns);
+  if (it == ns_.end()) {
+    it = ns_.emplace(ns, PerNamespace{}).first;
+    for (const char* r : kResults) it->second.reloads[r] = 0;
+    for (const char* st : kStages) it->second.stages.emplace(st, reload_duration_buckets());
+  }
+  return it->second;
+}
+
+void DaemonMetrics::observe_reload(const std::string& ns, const ReloadOutcome& out) {
+  PerNamespace& p = slot(ns);
+  ++p.reloads[reload_result(out)];
+  bool total_seen = false;
+  for (const auto& [stage, seconds] : out.stages) {
+    auto it = p.stages.find(stage);
+    if (it == p.stages.end()) it = p.stages.emplace(stage, reload_duration_buckets()).first;
+    it->second.observe(seconds);
+    total_seen = total_seen || stage == "total";
+  }
+  if (!total_seen) p.stages.at("total").observe(out.duration_ms / 1000.0);
+  if (!out.ok) {
+    const std::string kind = out.error_kind.empty() ? "other" : out.error_kind;
+    ++p.failures[kind];
+    if (kind == "request") return;  // nothing was read: says nothing about the sources
+    p.last_error_kind = kind;
+    p.last_error = out.error;
+  } else {
+    p.last_success_ns = now_ns();
+    p.last_error_kind.clear();
+    p.last_error.clear();
+  }
+  p.attempted = true;
+  p.last_ok = out.ok;
+  p.last_attempt_hash = out.source_hash;
+}
+
+void DaemonMetrics::observe_rollback(const std::string& ns, const ReloadOutcome& out) {
+  PerNamespace& p = slot(ns);
+  if (out.ok) {
+    ++p.rollbacks;
+  } else {
+    ++p.rollbacks_refused;
+  }
+}
+
+Health DaemonMetrics::namespace_health(const NamespaceSample& s) const {
+  if (!s.live) return {false, "namespace " + s.name + ": no snapshot is live"};
+  const auto it = ns_.find(s.name);
+  if (it != ns_.end() && it->second.attempted && !it->second.last_ok) {
+    const PerNamespace& p = it->second;
+    if (p.last_error_kind == "source" || p.last_error_kind == "publish" ||
+        p.last_error_kind == "other") {
+      return {false, "namespace " + s.name + ": last reload failed (" + p.last_error_kind +
+                         "): " + p.last_error};
+    }
+  }
+  for (const SourceHealth& src : s.sources) {
+    if (!src.ok) {
+      return {false, "namespace " + s.name + ": source " + src.name + " unreachable: " + src.error};
+    }
+  }
+  return {true, "ok"};
+}
+
+void DaemonMetrics::refresh(const std::vector<NamespaceSample>& namespaces,
+                            const DaemonSample& daemon) {
+  // Source health: what the service reports, narrowed by the last failure.
+  std::vector<NamespaceSample> samples = namespaces;
+  for (NamespaceSample& s : samples) {
+    const auto it = ns_.find(s.name);
+    if (it == ns_.end() || it->second.last_ok) continue;
+    for (SourceHealth& src : s.sources) {
+      if (src.ok && failed_to_read(it->second.last_error_kind, it->second.last_error, src.name)) {
+        src.ok = false;
+        src.error = it->second.last_error;
+      }
+    }
+  }
+  auto snap = std::make_shared<MetricsSnapshot>();
+  snap->text = render(samples, daemon);
+  snap->health = {true, "ok"};
+  for (const NamespaceSample& s : samples) {
+    const auto it = ns_.find(s.name);
+    snap->last_success_ns.emplace_back(s.name, it == ns_.end() ? 0 : it->second.last_success_ns);
+    if (Health h = namespace_health(s); !h.ok && snap->health.ok) snap->health = h;
+  }
+  if (samples.empty()) snap->health = {false, "no namespace is served"};
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = std::move(snap);
+}
+
+std::shared_ptr<const MetricsSnapshot> DaemonMetrics::current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+Health DaemonMetrics::health() const { return current()->health; }
+
+std::string DaemonMetrics::scrape() const {
+  const auto snap = current();
+  Exposition e;
+  e.family("shmconf_seconds_since_last_success", "gauge",
+           "Seconds since the namespace's last successful reload, at scrape time (absent before "
+           "the first one)");
+  const std::uint64_t now = now_ns();
+  for (const auto& [ns, t] : snap->last_success_ns) {
+    if (t == 0) continue;
+    e.sample("shmconf_seconds_since_last_success", ns_label(ns),
+             now > t ? static_cast<double>(now - t) / 1e9 : 0.0);
+  }
+  return snap->text + e.text();
+}
+
+std::string DaemonMetrics::render(const std::vector<NamespaceSample>& namespaces,
+                                  const DaemonSample& d) const {
+  Exposition e;
+  auto per_ns = [&](const char* name, const char* type, const char* help, auto value) {
+    e.family(name, type, help);
+    for (const NamespaceSample& s : namespaces) {
+      const auto it = ns_.find(s.name);
+      static const PerNamespace kEmpty{};
+      value(s, it == ns_.end() ? kEmpty : it->second);
+    }
+  };
+
+  e.family("shmconf_build_info", "gauge", "Version of the running shmconfd");
+  e.sample("shmconf_build_info", {{"version", version_}}, 1);
+
+  per_ns("shmconf_reloads_total", "counter",
+         "Reload attempts by result: published (a new version went live), unchanged (content "
+         "identical), rejected (the live version stayed)",
+         [&](const NamespaceSample& s, const PerNamespace& p) {
+           for (const char* r : kResults) {
+             const auto it = p.reloads.find(r);
+             e.sample("shmconf_reloads_total", with(ns_label(s.name), "result", r),
+                      it == p.reloads.end() ? 0.0 : static_cast<double>(it->second));
+           }
+         });
+  per_ns("shmconf_reload_duration_seconds", "histogram",
+         "Time spent per reload stage (load, validate, build, publish, persist) and in total",
+         [&](const NamespaceSample& s, const PerNamespace& p) {
+           if (p.stages.empty()) {
+             const Histogram empty(reload_duration_buckets());
+             for (const char* st : kStages) {
+               e.histogram("shmconf_reload_duration_seconds", with(ns_label(s.name), "stage", st),
+                           empty);
+             }
+           }
+           for (const auto& [stage, h] : p.stages) {
+             e.histogram("shmconf_reload_duration_seconds", with(ns_label(s.name), "stage", stage),
+                         h);
+           }
+         });
+  per_ns("shmconf_validation_failures_total", "counter",
+         "Rejected reloads by what failed (source, parse, limit, substitution, schema, secret, "
+         "guard, publish, request, other)",
+         [&](const NamespaceSample& s, const PerNamespace& p) {
+           for (const auto& [kind, n] : p.failures) {
+             e.sample("shmconf_validation_failures_total", with(ns_label(s.name), "kind", kind),
+                      static_cast<double>(n));
+           }
+         });
+  per_ns("shmconf_rollbacks_total", "counter", "Rollbacks that made an earlier version live",
+         [&](const NamespaceSample& s, const PerNamespace& p) {
+           e.sample("shmconf_rollbacks_total", ns_label(s.name), static_cast<double>(p.rollbacks));
+         });
+  per_ns("shmconf_rollbacks_refused_total", "counter",
+         "Rollback requests refused (the target is not retained)",
+         [&](const NamespaceSample& s, const PerNamespace& p) {
+           e.sample("shmconf_rollbacks_refused_total", ns_label(s.name),
+                    static_cast<double>(p.rollbacks_refused));
+         });
+  per_ns("shmconf_live_version", "gauge", "Version id of the live snapshot (0: none)",
+         [&](const NamespaceSample& s, const PerNamespace&) {
+           e.sample("shmconf_live_version", ns_label(s.name), static_cast<double>(s.live_version));
+         });
+  per_ns("shmconf_generation", "gauge",
+         "Generation of the control block (bumped by every publish and rollback)",
+         [&](const NamespaceSample& s, const PerNamespace&) {
+           e.sample("shmconf_generation", ns_label(s.name), static_cast<double>(s.generation));
+         });
+  per_ns("shmconf_snapshot_info", "gauge", "The live snapshot's content hash, as a label",
+         [&](const NamespaceSample& s, const PerNamespace&) {
+           if (s.live) {
+             e.sample("shmconf_snapshot_info",
+                      with(with(ns_label(s.name), "content_hash", s.content_hash), "version",
+                           std::to_string(s.live_version)),
+                      1);
+           }
+         });
+  per_ns("shmconf_snapshot_bytes", "gauge", "Size of the live snapshot's segment",
+         [&](const NamespaceSample& s, const PerNamespace&) {
+           e.sample("shmconf_snapshot_bytes", ns_label(s.name),
+                    static_cast<double>(s.snapshot_bytes));
+         });
+  per_ns("shmconf_snapshot_keys", "gauge", "Keys (tree nodes below the root) in the live snapshot",
+         [&](const NamespaceSample& s, const PerNamespace&) {
+           e.sample("shmconf_snapshot_keys", ns_label(s.name),
+                    static_cast<double>(s.snapshot_keys));
+         });
+  per_ns("shmconf_retained_versions", "gauge",
+         "Versions retained for rollback, the live one included",
+         [&](const NamespaceSample& s, const PerNamespace&) {
+           e.sample("shmconf_retained_versions", ns_label(s.name), static_cast<double>(s.retained));
+         });
+  per_ns("shmconf_source_up", "gauge", "1 when the source was readable at the last reload attempt",
+         [&](const NamespaceSample& s, const PerNamespace&) {
+           for (const SourceHealth& src : s.sources) {
+             e.sample("shmconf_source_up", with(ns_label(s.name), "source", src.name),
+                      src.ok ? 1 : 0);
+           }
+         });
+  per_ns("shmconf_last_success_timestamp_seconds", "gauge",
+         "Unix time of the last successful reload (absent before the first one)",
+         [&](const NamespaceSample& s, const PerNamespace& p) {
+           if (p.last_success_ns != 0) {
+             e.sample("shmconf_last_success_timestamp_seconds", ns_label(s.name),
+                      static_cast<double>(p.last_success_ns) / 1e9);
+           }
+         });
+  per_ns("shmconf_config_drift", "gauge",
+         "1 when what the sources hold now (the last reload attempt) is not the live content: a "
+         "rejected edit, or a rollback",
+         [&](const NamespaceSample& s, const PerNamespace& p) {
+           bool drift = false;
+           if (p.attempted) {
+             drift = p.last_attempt_hash == 0 ? !p.last_ok
+                                              : p.last_attempt_hash != s.content_hash_value;
+           }
+           e.sample("shmconf_config_drift", ns_label(s.name), drift ? 1 : 0);
+         });
+  per_ns("shmconf_healthy", "gauge", "1 when the namespace passes the /healthz checks",
+         [&](const NamespaceSample& s, const PerNamespace&) {
+           e.sample("shmconf_healthy", ns_label(s.name), namespace_health(s).ok ? 1 : 0);
+         });
+
+  e.family("shmconf_control_requests_total", "counter", "Control socket requests handled");
+  e.sample("shmconf_control_requests_total", {}, static_cast<double>(d.control_requests));
+  e.family("shmconf_control_errors_total", "counter",
+           "Control socket requests that failed, by reason");
+  e.sample("shmconf_control_errors_total", {{"reason", "bad_request"}},
+           static_cast<double>(d.control_bad_requests));
+  e.sample("shmconf_control_errors_total", {{"reason", "handler"}},
+           static_cast<double>(d.control_handler_failures));
+  e.sample("shmconf_control_errors_total", {{"reason", "too_many_connections"}},
+           static_cast<double>(d.control_connections_rejected));
+  e.family("shmconf_watcher_events_total", "counter",
+           "Source watcher activity: reloads triggered, full rescans, inotify queue overflows, "
+           "changes found by the stat() scan, failed watches");
+  e.sample("shmconf_watcher_events_total", {{"event", "reload"}},
+           static_cast<double>(d.watcher_reports));
+  e.sample("shmconf_watcher_events_total", {{"event", "rescan"}},
+           static_cast<double>(d.watcher_rescans));
+  e.sample("shmconf_watcher_events_total", {{"event", "overflow"}},
+           static_cast<double>(d.watcher_overflows));
+  e.sample("shmconf_watcher_events_total", {{"event", "poll_change"}},
+           static_cast<double>(d.watcher_poll_changes));
+  e.sample("shmconf_watcher_events_total", {{"event", "watch_failure"}},
+           static_cast<double>(d.watcher_failures));
+  e.family("shmconf_watcher_watches", "gauge", "Directories watched with inotify");
+  e.sample("shmconf_watcher_watches", {}, static_cast<double>(d.watcher_watches));
+  e.family("shmconf_audit_failures_total", "counter",
+           "Audit log records that could not be written");
+  e.sample("shmconf_audit_failures_total", {}, static_cast<double>(d.audit_failures));
+  return e.take();
+}
+
+std::pair<std::string, int> parse_listen_address(const std::string& text, bool allow_any) {
+  std::string host;
+  std::string port;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      throw std::invalid_argument("--metrics-listen: expected [ADDRESS]:PORT, got '" + text + "'");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) {
+      throw std::invalid_argument("--metrics-listen: expected HOST:PORT, got '" + text + "'");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  int p = -1;
+  try {
+    std::size_t used = 0;
+    p = std::stoi(port, &used);
+    if (used != port.size()) p = -1;
+  } catch (const std::exception&) {
+    p = -1;
+  }
+  if (p < 0 || p > 65535) {
+    throw std::invalid_argument("--metrics-listen: bad port '" + port + "'");
+  }
+  if (host.empty()) throw std::invalid_argument("--metrics-listen: missing address");
+  bool loopback = host == "localhost" || host == "::1";
+  in_addr a4{};
+  in6_addr a6{};
+  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) {
+    loopback = (ntohl(a4.s_addr) >> 24) == 127;
+  } else if (::inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+    loopback = IN6_IS_ADDR_LOOPBACK(&a6);
+  } else if (host != "localhost") {
+    throw std::invalid_argument("--metrics-listen: '" + host +
+                                "' is not an IP address (or localhost)");
+  }
+  if (!loopback && !allow_any) {
+    throw std::invalid_argument("--metrics-listen: " + host +
+                                " is not a loopback address; the metrics carry no "
+                                "authentication, so add --metrics-listen-any to expose them");
+  }
+  return {host, p};
+}
+
+}  // namespace shmconf::daemon::ops
