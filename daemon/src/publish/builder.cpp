@@ -228,6 +228,9 @@ void SnapshotBuilder::write(std::span<std::byte> dst) const {
     n.name_pos = f.name_pos;
     n.parent = f.parent;
     n.type = static_cast<std::uint8_t>(v.type);
+    n.flags = (in_.sensitive != nullptr && i != 0 && in_.sensitive->count(f.path) != 0)
+                  ? format::kNodeSensitive
+                  : 0;
     n.source = v.origin.source;
     n.line = v.origin.line;
     n.column = v.origin.column;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct BuildInput {
   std::string trigger;
   // The live snapshot, to record which keys changed; empty view = none.
   const SegmentView* previous = nullptr;
+  // Full key paths of sensitive values (SensitiveKeys::collect); their
+  // nodes get format::kNodeSensitive. Null = none.
+  const std::set<std::string>* sensitive = nullptr;
 };
 
 struct KeyChange {

@@ -7,8 +7,9 @@
 namespace shmconf::daemon {
 
 nlohmann::ordered_json node_to_json(const SegmentView& view, const format::Node& n,
-                                    unsigned depth) {
+                                    RenderOptions opts, unsigned depth) {
   if (depth > format::kMaxDepth) throw std::runtime_error("segment nested too deeply to render");
+  if (!opts.show_secrets && (n.flags & format::kNodeSensitive) != 0) return kRedactedValue;
   switch (static_cast<format::Type>(n.type)) {
     case format::Type::kNull:
       return nullptr;
@@ -23,13 +24,13 @@ nlohmann::ordered_json node_to_json(const SegmentView& view, const format::Node&
     case format::Type::kArray: {
       auto out = nlohmann::ordered_json::array();
       for (const format::Node& c : view.children(n))
-        out.push_back(node_to_json(view, c, depth + 1));
+        out.push_back(node_to_json(view, c, opts, depth + 1));
       return out;
     }
     case format::Type::kObject: {
       auto out = nlohmann::ordered_json::object();
       for (const format::Node& c : view.children(n)) {
-        out[std::string(view.name(c))] = node_to_json(view, c, depth + 1);
+        out[std::string(view.name(c))] = node_to_json(view, c, opts, depth + 1);
       }
       return out;
     }

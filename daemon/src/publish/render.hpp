@@ -9,10 +9,17 @@
 
 namespace shmconf::daemon {
 
-// The value of node `n` (recursively). Throws std::runtime_error past
-// format::kMaxDepth levels, so a hostile segment cannot exhaust the stack.
+struct RenderOptions {
+  // Sensitive nodes (format::kNodeSensitive) render as "<redacted>" unless set.
+  bool show_secrets = false;
+};
+inline constexpr const char* kRedactedValue = "<redacted>";
+
+// The value of node `n` (recursively), sensitive values redacted unless
+// `opts.show_secrets`. Throws std::runtime_error past format::kMaxDepth
+// levels, so a hostile segment cannot exhaust the stack.
 nlohmann::ordered_json node_to_json(const SegmentView& view, const format::Node& n,
-                                    unsigned depth = 0);
+                                    RenderOptions opts = {}, unsigned depth = 0);
 // Provenance of a node: {"source": ..., "line": n, "column": n} (or null).
 nlohmann::ordered_json node_origin(const SegmentView& view, const format::Node& n);
 std::string hex64(std::uint64_t v);

@@ -75,6 +75,9 @@ class Value {
   Children children() const noexcept;
   std::size_t size() const noexcept;
   Origin origin() const noexcept;
+  // The daemon marked this value a secret (format::kNodeSensitive): show it
+  // only when the operator asked to.
+  bool sensitive() const noexcept { return (node_->flags & format::kNodeSensitive) != 0; }
 
  private:
   friend class Snapshot;

@@ -78,12 +78,21 @@ struct Node {
   std::uint32_t name_pos;   // the last path component starts at key_off + name_pos
   std::uint32_t parent;     // node index; the root's parent is 0
   std::uint8_t type;        // Type
-  std::uint8_t reserved0;   // 0
+  std::uint8_t flags;       // NodeFlag bits; readers ignore unknown bits
   std::uint16_t reserved1;  // 0
   std::uint32_t source;     // index into the sources table, or kNoSource
   std::uint32_t line;       // 1-based line in that source, 0 = unknown
   std::uint32_t column;     // 1-based column, 0 = unknown
   std::uint64_t payload;    // see payload encoding below
+};
+
+// Node::flags bits. A writer sets only these; a reader ignores the others,
+// so a newer writer's bits never make an older reader refuse a segment.
+enum NodeFlag : std::uint8_t {
+  // The value is a secret (a schema's "x-sensitive" or a key name such as
+  // "password"; docs/VALIDATION.md): tools redact it unless asked not to.
+  // Set on every node of a sensitive subtree.
+  kNodeSensitive = 0x01,
 };
 
 // Payload encoding, by type:
@@ -208,6 +217,7 @@ static_assert(offsetof(Node, type) == 16);
 static_assert(offsetof(Node, source) == 20);
 static_assert(offsetof(Node, line) == 24);
 static_assert(offsetof(Node, column) == 28);
+static_assert(offsetof(Node, flags) == 17);
 static_assert(offsetof(Node, payload) == 32);
 
 static_assert(sizeof(IndexSlot) == 32);

@@ -1,0 +1,405 @@
+// Validation before publish: JSON Schema errors positioned in the source that
+// set the value, sensitive keys, the plaintext-secret policy, the guards,
+// and their effect on a NamespaceService (rejected = live version unchanged).
+#include "validate/validate.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/namespace_service.hpp"
+#include "parse/parse.hpp"
+#include "publish/render.hpp"
+#include "shmconf/client.hpp"
+
+namespace shmconf::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ValidateTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("shmconf-validate-" + std::to_string(::getpid()) + "-" + std::to_string(++counter_));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) {
+    const fs::path p = dir_ / name;
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
+  // Parses files as the daemon does: source i is "file:<path>".
+  Value load(const std::vector<std::string>& files, SourceList* names) {
+    Value merged = Value::object();
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      names->push_back("file:" + files[i]);
+      merge_into(merged, parse_file(files[i], static_cast<std::uint32_t>(i)));
+    }
+    return merged;
+  }
+
+  static constexpr const char* kSchema = R"({
+    "type": "object",
+    "required": ["database"],
+    "properties": {
+      "database": {
+        "type": "object",
+        "required": ["host", "port"],
+        "properties": {
+          "host": {"type": "string"},
+          "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+          "dsn": {"type": "string", "x-sensitive": true}
+        }
+      },
+      "servers": {
+        "type": "array",
+        "items": {"type": "object", "properties": {"weight": {"type": "integer"}}}
+      }
+    }
+  })";
+
+  fs::path dir_;
+  inline static int counter_ = 0;
+};
+
+TEST_F(ValidateTest, Schema_WrongType_PointsAtTheValueInItsSource) {
+  const auto schema = Schema::parse(kSchema, "schema.json");
+  const std::string base = write("base.yaml", "database:\n  host: db\n  port: 5432\n");
+  const std::string over = write("over.yaml", "database:\n  port: \"fast\"\n");
+  SourceList names;
+  const Value v = load({base, over}, &names);
+  const auto issues = schema->validate(v, names);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].kind, "schema");
+  EXPECT_EQ(issues[0].file, over);  // the layer that set the offending value
+  EXPECT_EQ(issues[0].line, 2u);
+  EXPECT_EQ(issues[0].column, 9u);
+  EXPECT_EQ(issues[0].key, "database.port");
+  EXPECT_EQ(issues[0].text().rfind(over + ":2:9: database.port: ", 0), 0u) << issues[0].text();
+}
+
+TEST_F(ValidateTest, Schema_MissingRequired_PointsAtTheParentMapping) {
+  const auto schema = Schema::parse(kSchema, "schema.json");
+  const std::string f = write("a.yaml", "name: x\ndatabase:\n  host: db\n");
+  SourceList names;
+  const Value v = load({f}, &names);
+  const auto issues = schema->validate(v, names);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].key, "database");
+  EXPECT_EQ(issues[0].file, f);
+  EXPECT_EQ(issues[0].line, 3u);  // the mapping's first key
+  EXPECT_NE(issues[0].message.find("port"), std::string::npos) << issues[0].message;
+}
+
+TEST_F(ValidateTest, Schema_ArrayItemAndRange_AllErrorsReported) {
+  const auto schema = Schema::parse(kSchema, "schema.json");
+  const std::string f = write("a.json",
+                              "{\"database\": {\"host\": \"h\", \"port\": 70000},\n"
+                              " \"servers\": [{\"weight\": 1}, {\"weight\": \"x\"}]}\n");
+  SourceList names;
+  const Value v = load({f}, &names);
+  auto issues = schema->validate(v, names);
+  ASSERT_EQ(issues.size(), 2u);
+  std::sort(issues.begin(), issues.end(),
+            [](const auto& a, const auto& b) { return a.key < b.key; });
+  EXPECT_EQ(issues[0].key, "database.port");
+  EXPECT_EQ(issues[0].line, 1u);
+  EXPECT_EQ(issues[1].key, "servers[1].weight");
+  EXPECT_EQ(issues[1].line, 2u);
+  EXPECT_GT(issues[1].column, 0u);
+}
+
+TEST_F(ValidateTest, Schema_ManyErrors_BoundedInOneRejection) {
+  std::string doc = "{\"database\": {\"host\": \"h\", \"port\": 1}, \"servers\": [";
+  for (int i = 0; i < 50; ++i) doc += std::string(i ? "," : "") + "{\"weight\": \"w\"}";
+  doc += "]}";
+  const auto schema = Schema::parse(kSchema, "schema.json");
+  SourceList names;
+  const Value v = load({write("a.json", doc)}, &names);
+  try {
+    throw_if_errors(schema->validate(v, names));
+    FAIL() << "no failure";
+  } catch (const ValidationFailure& e) {
+    EXPECT_EQ(e.kind(), "schema");
+    ASSERT_EQ(e.issues().size(), kMaxReportedIssues + 1);
+    EXPECT_EQ(e.issues().back().message, "and 30 more error(s)");
+  }
+}
+
+TEST_F(ValidateTest, Schema_BrokenFile_IsAClearSchemaError) {
+  const std::string p = write("bad.json", "{\n  \"type\": \"object\",\n  \"properties\": {\n");
+  try {
+    Schema::load(p);
+    FAIL() << "loaded a broken schema";
+  } catch (const ValidationFailure& e) {
+    EXPECT_EQ(e.kind(), "schema");
+    EXPECT_EQ(std::string(e.what()).rfind(p + ":4:", 0), 0u) << e.what();
+  }
+  try {
+    Schema::load((dir_ / "missing.json").string());
+    FAIL();
+  } catch (const ValidationFailure& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read schema file"), std::string::npos);
+  }
+  // JSON, but not a usable schema.
+  EXPECT_THROW(Schema::parse(R"({"type": 7})", "s.json"), ValidationFailure);
+}
+
+TEST_F(ValidateTest, Sensitive_NamePatterns) {
+  for (const char* n : {"password", "db_password", "DB-Password", "passwd", "client_secret",
+                        "secret_key", "auth_token", "api_key", "apiKey", "APIKEY", "private_key",
+                        "credentials", "aws-credential"}) {
+    EXPECT_TRUE(is_sensitive_name(n)) << n;
+  }
+  for (const char* n :
+       {"host", "port", "password_file", "token_ttl", "max_tokens", "secrets_dir", "keyspace"}) {
+    EXPECT_FALSE(is_sensitive_name(n)) << n;
+  }
+}
+
+TEST_F(ValidateTest, Sensitive_SchemaMarksAndSubtrees) {
+  const auto schema = Schema::parse(kSchema, "schema.json");
+  SensitiveKeys keys(schema);
+  SourceList names;
+  const Value v = load({write("a.yaml",
+                              "database:\n  host: h\n  port: 1\n  dsn: pg://u:p@h\n"
+                              "auth:\n  credentials:\n    user: u\n    list: [a, b]\n")},
+                       &names);
+  const std::set<std::string> want = {
+      "database.dsn",          "auth.credentials",         "auth.credentials.user",
+      "auth.credentials.list", "auth.credentials.list[0]", "auth.credentials.list[1]"};
+  EXPECT_EQ(keys.collect(v), want);
+  const nlohmann::json r = keys.redact(v);
+  EXPECT_EQ(r["database"]["dsn"], "<redacted>");
+  EXPECT_EQ(r["auth"]["credentials"], "<redacted>");
+  EXPECT_EQ(r["database"]["host"], "h");
+}
+
+TEST_F(ValidateTest, Secrets_PolicyErrorWarnAllow) {
+  SourceList names;
+  const std::string f = write("a.yaml", "db:\n  password: hunter2\n  token: ${TOKEN}\n");
+  const Value v = load({f}, &names);
+  const SensitiveKeys keys;
+  auto errors = check_plaintext_secrets(v, names, keys, SecretPolicy::kError);
+  ASSERT_EQ(errors.size(), 1u);  // the reference is not plaintext
+  EXPECT_EQ(errors[0].kind, "secret");
+  EXPECT_FALSE(errors[0].warning);
+  EXPECT_EQ(errors[0].text().rfind(f + ":2:13: db.password: ", 0), 0u) << errors[0].text();
+  EXPECT_EQ(errors[0].text().find("hunter2"), std::string::npos);
+
+  auto warnings = check_plaintext_secrets(v, names, keys, SecretPolicy::kWarn);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(warnings[0].warning);
+  EXPECT_NO_THROW(throw_if_errors(warnings));
+
+  EXPECT_TRUE(check_plaintext_secrets(v, names, keys, SecretPolicy::kAllow).empty());
+}
+
+TEST_F(ValidateTest, Guards_EmptyMinKeysAndChangePercent) {
+  Guards g;
+  EXPECT_EQ(check_size_guards(Value::object(), g).size(), 1u);
+  g.allow_empty = true;
+  EXPECT_TRUE(check_size_guards(Value::object(), g).empty());
+
+  SourceList names;
+  const Value v = load({write("a.yaml", "a: 1\nb: {c: 2, d: []}\n")}, &names);
+  EXPECT_EQ(count_leaves(v), 3u);
+  g.min_keys = 4;
+  auto issues = check_size_guards(v, g);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].kind, "guard");
+  EXPECT_EQ(issues[0].message, "has 3 leaf keys; min_keys is 4");
+
+  g.max_changed_percent = 50;
+  EXPECT_TRUE(check_change_guard(60, 120, g).empty());
+  issues = check_change_guard(88, 120, g);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_NE(issues[0].message.find("would change 73% of 120 keys"), std::string::npos)
+      << issues[0].message;
+  EXPECT_NE(issues[0].message.find("max_changed_percent is 50"), std::string::npos);
+  EXPECT_TRUE(check_change_guard(88, 0, g).empty());  // nothing live: nothing to compare
+}
+
+TEST_F(ValidateTest, SchemaDoc_RowsForNestedKeysAndArrays) {
+  const auto schema = Schema::parse(kSchema, "schema.json");
+  const std::string md = schema_markdown(*schema);
+  EXPECT_NE(md.find("| `database.port` | integer |  | yes | no |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| `database.dsn` | string |  | no | yes |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| `servers[]` | object |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| `servers[].weight` | integer |"), std::string::npos) << md;
+}
+
+// --- Through a NamespaceService ----------------------------------------------
+
+void unlink_prefix(const std::string& prefix) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/dev/shm")) {
+    while (const dirent* e = ::readdir(d)) {
+      if (std::string_view(e->d_name).starts_with(prefix + ".")) names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  for (const auto& n : names) ::shm_unlink(("/" + n).c_str());
+}
+
+class ValidateServiceTest : public ValidateTest {
+ protected:
+  void SetUp() override {
+    ValidateTest::SetUp();
+    prefix_ = "uv" + std::to_string(::getpid()) + "n" + std::to_string(counter_);
+    opts_.name = "app";
+    opts_.prefix = prefix_;
+    config_ = write("app.yaml", "database:\n  host: db\n  port: 5432\n");
+    opts_.sources = {file_source(config_)};
+    opts_.schema = write("schema.json", kSchema);
+  }
+  void TearDown() override {
+    unlink_prefix(prefix_);
+    ValidateTest::TearDown();
+  }
+  std::string prefix_, config_;
+  ServiceOptions opts_;
+};
+
+TEST_F(ValidateServiceTest, Reload_SchemaViolation_RejectedLiveUnchanged) {
+  NamespaceService svc(opts_);
+  svc.start();
+  ASSERT_TRUE(svc.reload("test").ok);
+  const auto live = svc.live_version();
+  write("app.yaml", "database:\n  host: db\n  port: many\n");
+  const ReloadOutcome out = svc.reload("test");
+  EXPECT_FALSE(out.ok);
+  EXPECT_EQ(out.error_kind, "schema");
+  EXPECT_EQ(out.error.rfind(config_ + ":3:9: database.port: ", 0), 0u) << out.error;
+  EXPECT_EQ(out.to_json()["code"], "schema");
+  EXPECT_EQ(svc.live_version(), live);
+  const nlohmann::json st = svc.status();
+  EXPECT_EQ(st["rejections_by_kind"]["schema"], 1);
+  EXPECT_EQ(st["last_reload"]["error_kind"], "schema");
+}
+
+TEST_F(ValidateServiceTest, Reload_PlaintextSecret_RejectedUnlessPolicyAllows) {
+  write("app.yaml", "database:\n  host: db\n  port: 1\n  password: hunter2\n");
+  {
+    NamespaceService svc(opts_);
+    svc.start();
+    const ReloadOutcome out = svc.reload("test");
+    EXPECT_FALSE(out.ok);
+    EXPECT_EQ(out.error_kind, "secret");
+    EXPECT_EQ(out.error.find("hunter2"), std::string::npos);
+    EXPECT_EQ(svc.live_version(), 0u);
+  }
+  unlink_prefix(prefix_);
+  opts_.plaintext_secrets = SecretPolicy::kWarn;
+  NamespaceService svc(opts_);
+  svc.start();
+  const ReloadOutcome out = svc.reload("test");
+  ASSERT_TRUE(out.ok) << out.error;
+  ASSERT_EQ(out.warnings.size(), 1u);
+  EXPECT_NE(out.warnings[0].find("database.password"), std::string::npos);
+}
+
+TEST_F(ValidateServiceTest, Reload_ChangeGuard_RefusedThenForced) {
+  opts_.guards.max_changed_percent = 40;
+  NamespaceService svc(opts_);
+  svc.start();
+  ASSERT_TRUE(svc.reload("test").ok);
+  write("app.yaml", "database:\n  host: other\n  port: 6000\n");  // 2 of 2 keys
+  ReloadOutcome out = svc.reload("test");
+  EXPECT_FALSE(out.ok);
+  EXPECT_EQ(out.error_kind, "guard");
+  EXPECT_NE(out.error.find("would change 100% of 2 keys"), std::string::npos) << out.error;
+  EXPECT_EQ(svc.live_version(), 1u);
+  out = svc.reload("test", /*force=*/true);
+  EXPECT_TRUE(out.ok) << out.error;
+  EXPECT_EQ(svc.live_version(), 2u);
+}
+
+TEST_F(ValidateServiceTest, Reload_MinKeysAndEmpty_Refused) {
+  opts_.schema.clear();
+  opts_.guards.min_keys = 3;
+  NamespaceService svc(opts_);
+  svc.start();
+  ReloadOutcome out = svc.reload("test");
+  EXPECT_FALSE(out.ok);
+  EXPECT_EQ(out.error_kind, "guard");
+  EXPECT_NE(out.error.find("has 2 leaf keys; min_keys is 3"), std::string::npos) << out.error;
+  write("app.yaml", "{}\n");
+  out = svc.reload("test");
+  EXPECT_EQ(out.error_kind, "guard");
+  EXPECT_NE(out.error.find("empty"), std::string::npos) << out.error;
+  EXPECT_TRUE(svc.reload("test", true).ok);  // forced: guards skipped
+}
+
+TEST_F(ValidateServiceTest, Publish_SensitiveNodesFlaggedAndRedacted) {
+  write("app.yaml", "database:\n  host: db\n  port: 1\n  dsn: \"${DSN:-pg://x}\"\n");
+  NamespaceService svc(opts_);
+  svc.start();
+  ASSERT_TRUE(svc.reload("test").ok);
+  ClientOptions co;
+  co.prefix = prefix_;
+  auto client = Client::open("app", co);
+  auto snap = client.snapshot();
+  auto dsn = snap.get("database.dsn");
+  ASSERT_TRUE(dsn);
+  EXPECT_TRUE(dsn->sensitive());
+  EXPECT_FALSE(snap.get("database.host")->sensitive());
+  const auto& root = snap.view()->root();
+  EXPECT_EQ(node_to_json(*snap.view(), root)["database"]["dsn"], "<redacted>");
+  EXPECT_EQ(node_to_json(*snap.view(), root, {true})["database"]["dsn"], "pg://x");
+}
+
+TEST_F(ValidateServiceTest, Override_SensitiveRedactedInStatus) {
+  opts_.plaintext_secrets = SecretPolicy::kAllow;
+  NamespaceService svc(opts_);
+  svc.start();
+  ASSERT_TRUE(svc.reload("test").ok);
+  ASSERT_TRUE(svc.set_override("database.password", Value::string("pw-51d3"), "t").ok);
+  EXPECT_EQ(svc.status()["overrides"]["database"]["password"], "<redacted>");
+  EXPECT_EQ(svc.status(true)["overrides"]["database"]["password"], "pw-51d3");
+  const nlohmann::json d = svc.diff(1, 2);
+  EXPECT_EQ(d.dump().find("pw-51d3"), std::string::npos) << d.dump();
+  EXPECT_NE(svc.diff(1, 2, true).dump().find("pw-51d3"), std::string::npos);
+}
+
+TEST_F(ValidateServiceTest, Override_SchemaViolation_NotKept) {
+  NamespaceService svc(opts_);
+  svc.start();
+  ASSERT_TRUE(svc.reload("test").ok);
+  const ReloadOutcome out = svc.set_override("database.port", Value::string("x"), "t");
+  EXPECT_FALSE(out.ok);
+  EXPECT_EQ(out.error_kind, "schema");
+  EXPECT_NE(out.error.find("override: database.port: "), std::string::npos) << out.error;
+  EXPECT_TRUE(svc.status()["overrides"].empty());
+}
+
+TEST_F(ValidateServiceTest, Offline_ReportsEveryKindWithoutPublishing) {
+  write("app.yaml", "database:\n  host: 7\n  port: 1\n  password: hunter2\n");
+  ValidationReport r = validate_offline(opts_);
+  EXPECT_FALSE(r.valid);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].kind, "schema");  // schema errors first
+  EXPECT_EQ(r.errors[0].key, "database.host");
+  write("app.yaml", "database:\n  host: h\n  port: 1\n  password: hunter2\n");
+  r = validate_offline(opts_);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].kind, "secret");
+  write("app.yaml", "database: [1,\n");
+  r = validate_offline(opts_);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].kind, "schema");
+  EXPECT_GT(r.errors[0].line, 0u);
+  EXPECT_FALSE(fs::exists("/dev/shm/" + prefix_ + ".app.ctl"));
+}
+
+}  // namespace
+}  // namespace shmconf::daemon
