@@ -85,8 +85,8 @@ void merge_layer(LoadedSources& out, Value layer, const std::string& file,
   merge_into(out.merged, std::move(layer));
 }
 
-void load_file(const std::string& path, const ServiceOptions& opts,
-               const SubstitutionContext& ctx, LoadedSources& out) {
+void load_file(const std::string& path, const ServiceOptions& opts, const SubstitutionContext& ctx,
+               LoadedSources& out) {
   const auto idx = static_cast<std::uint32_t>(out.names.size());
   out.names.push_back("file:" + path);
   Value layer;
@@ -161,12 +161,12 @@ void load_environments(const SourceSpec& spec, const ServiceOptions& opts,
       if (exists(p)) found.push_back(p);
     }
     if (found.empty()) {
-      source_error(spec.path, "environment '" + env + "': no " + env + ".yaml, " + env +
-                                  ".yml, " + env + ".json or " + env + ".toml here");
+      source_error(spec.path, "environment '" + env + "': no " + env + ".yaml, " + env + ".yml, " +
+                                  env + ".json or " + env + ".toml here");
     }
     if (found.size() > 1) {
-      source_error(spec.path, "environment '" + env + "': more than one file (" + found[0] +
-                                  ", " + found[1] + "); keep one");
+      source_error(spec.path, "environment '" + env + "': more than one file (" + found[0] + ", " +
+                                  found[1] + "); keep one");
     }
     load_file(found.front(), opts, ctx, out);
   }
@@ -189,9 +189,10 @@ void load_env_vars(const SourceSpec& spec, const ServiceOptions& opts, LoadedSou
   for (const auto& [name, text] : vars) {
     auto key = env_key(name, spec.prefix);
     if (!key) {
-      spdlog::warn("environment variable {} ignored: it does not map to a key (empty part, '.', "
-                   "'[' or ']')",
-                   name);
+      spdlog::warn(
+          "environment variable {} ignored: it does not map to a key (empty part, '.', "
+          "'[' or ']')",
+          name);
       continue;
     }
     if (key->size() > max_parts) {
@@ -248,7 +249,7 @@ std::vector<std::string> environment_chain(const ServiceOptions& opts) {
     }
     if (!seen.insert(env).second) {
       std::string cycle;
-      for (auto it = chain.rbegin(); it != chain.rend(); ++it) cycle += *it + " -> ";
+      for (const auto& e : chain) cycle += e + " -> ";
       throw ConfigError({}, 0, 0, {}, "environment parents form a cycle: " + cycle + env);
     }
     chain.push_back(env);

@@ -82,7 +82,6 @@ Value env_scalar(const std::string& text, Origin origin);
 // The key path an environment variable sets: "APP_DATABASE__HOST" with
 // prefix "APP_" gives "database.host"; nullopt when the name does not start
 // with the prefix or would make an invalid key (empty part, '.', '[', ']').
-std::optional<std::vector<std::string>> env_key(const std::string& name,
-                                                const std::string& prefix);
+std::optional<std::vector<std::string>> env_key(const std::string& name, const std::string& prefix);
 
 }  // namespace shmconf::daemon

@@ -27,7 +27,8 @@ Value decode(const SegmentView& view, const format::Node& n, unsigned depth) {
       return Value::string(std::string(view.string_value(n.payload)), o);
     case format::Type::kArray: {
       Value out = Value::array(o);
-      for (const format::Node& c : view.children(n)) out.items.push_back(decode(view, c, depth + 1));
+      for (const format::Node& c : view.children(n))
+        out.items.push_back(decode(view, c, depth + 1));
       return out;
     }
     case format::Type::kObject: {
