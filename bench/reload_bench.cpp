@@ -522,7 +522,7 @@ Service& service_for(sd::Format f, std::int64_t kb) {
   sd::ServiceOptions o;
   o.name = s->ns;
   o.prefix = g_prefix;
-  o.sources = {s->source.string()};
+  o.sources = {sd::file_source(s->source.string())};
   o.state_dir = (dir / "state").string();
   o.keep = 2;
   s->svc = std::make_unique<sd::NamespaceService>(o);

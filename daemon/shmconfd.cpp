@@ -1,11 +1,17 @@
 // shmconfd — the shmconf loader daemon.
 //
 // Runs in the foreground, logs to stderr (the journal under systemd), and
-// serves one namespace: reads its sources, publishes snapshots into shared
-// memory, watches the sources, and answers the control socket.
+// serves one or more namespaces: for each, reads its sources, publishes
+// snapshots into shared memory, watches the sources, and answers its
+// control socket (<socket_dir>/<namespace>.sock).
 //
-// Signals: SIGHUP reloads; SIGTERM and SIGINT exit and remove nothing, so
-// clients keep reading the last published snapshot.
+// One namespace from the command line (--name, --source ...), or several
+// from the daemon configuration file (--config FILE, default
+// /etc/shmconf/shmconfd.yaml when --name is not given; docs/CONFIG.md).
+//
+// Signals: SIGHUP reloads every namespace; SIGUSR1 reopens the audit log
+// (after logrotate's rename); SIGTERM and SIGINT exit and remove nothing,
+// so clients keep reading the last published snapshot.
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -25,10 +31,14 @@
 #include <string>
 #include <vector>
 
+#include "config/daemon_config.hpp"
 #include "control/audit_log.hpp"
 #include "control/auth.hpp"
 #include "control/server.hpp"
 #include "core/namespace_service.hpp"
+#include "ops/http_server.hpp"
+#include "ops/log.hpp"
+#include "ops/metrics.hpp"
 #include "parse/parse.hpp"
 #include "shmconf/client.hpp"
 #include "watch/file_watcher.hpp"
@@ -37,9 +47,13 @@ namespace sd = shmconf::daemon;
 
 namespace {
 
+// Daemon-wide settings, from the command line and the configuration file.
 struct Flags {
+  std::string config;
   std::string name;
   std::vector<std::string> sources;
+  std::string schema;                      // JSON Schema file, "" = none
+  std::string plaintext_secrets = "error";  // error|warn|allow
   std::string state_dir;
   std::string socket;
   std::string prefix;
@@ -52,13 +66,19 @@ struct Flags {
   unsigned poll_ms = 2000;
   bool no_watch = false;
   std::string log_level = "info";
+  std::string log_format = "logfmt";
+  std::string metrics_listen;  // "" = no HTTP listener
+  bool metrics_listen_any = false;
 };
+
+std::string default_socket_dir() {
+  if (const char* r = std::getenv("RUNTIME_DIRECTORY"); r && *r) return r;
+  return "/run/shmconf";
+}
 
 std::string default_socket(const std::string& name) {
   if (const char* s = std::getenv("SHMCONF_SOCKET"); s && *s) return s;
-  if (const char* r = std::getenv("RUNTIME_DIRECTORY"); r && *r)
-    return std::string(r) + "/" + name + ".sock";
-  return "/run/shmconf/" + name + ".sock";
+  return default_socket_dir() + "/" + name + ".sock";
 }
 
 std::uint64_t monotonic_usec() {
@@ -68,52 +88,82 @@ std::uint64_t monotonic_usec() {
          static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
 }
 
+// One served namespace: its pipeline, control socket and watches.
+struct Unit {
+  explicit Unit(sd::ServiceOptions opts, std::string socket_path)
+      : service(std::move(opts)), socket(std::move(socket_path)) {}
+  sd::NamespaceService service;
+  std::string socket;  // "" = none
+  std::unique_ptr<sd::ControlServer> control;
+  std::unique_ptr<sd::FileWatcher> watcher;
+  const std::string& name() const { return service.options().name; }
+};
+
+struct Setup {
+  std::vector<std::pair<sd::ServiceOptions, std::string>> namespaces;  // options, socket
+  std::optional<gid_t> admin_gid;
+};
+
 class Daemon {
  public:
-  Daemon(const Flags& f, sd::ServiceOptions opts, std::optional<gid_t> admin_gid)
-      : flags_(f), service_(std::move(opts)), audit_(f.audit_log) {
-    policy_.admin_gid = admin_gid;
+  Daemon(const Flags& f, Setup setup) : flags_(f), audit_(f.audit_log) {
+    policy_.admin_gid = setup.admin_gid;
+    for (auto& [opts, socket] : setup.namespaces) {
+      units_.push_back(std::make_unique<Unit>(std::move(opts), std::move(socket)));
+    }
   }
 
   int run() {
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     const int sigfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     ::signal(SIGPIPE, SIG_IGN);
 
-    service_.start();
+    for (auto& u : units_) u->service.start();
 
-    // The control socket and the watches exist before READY=1: systemd
+    // The control sockets and the watches exist before READY=1: systemd
     // starts `shmconfctl` (ExecReload=, units ordered After=) as soon as we
     // say ready, and an edit made during the startup reload must not be lost.
-    std::unique_ptr<sd::ControlServer> control;
-    if (!flags_.socket.empty()) {
-      control = std::make_unique<sd::ControlServer>(
-          flags_.socket, policy_.admin_gid,
-          [this](const nlohmann::json& req, const sd::Peer& peer) { return handle(req, peer); });
-      spdlog::info("control socket {}", flags_.socket);
-    }
-    std::unique_ptr<sd::FileWatcher> watcher;
-    if (!flags_.no_watch) {
-      sd::FileWatcher::Options wo;
-      wo.debounce = std::chrono::milliseconds(flags_.debounce_ms);
-      wo.poll_interval = std::chrono::milliseconds(flags_.poll_ms);
-      watcher = std::make_unique<sd::FileWatcher>(service_.options().sources, wo);
+    for (auto& u : units_) {
+      Unit* unit = u.get();
+      if (!unit->socket.empty()) {
+        unit->control = std::make_unique<sd::ControlServer>(
+            unit->socket, policy_.admin_gid,
+            [this, unit](const nlohmann::json& req, const sd::Peer& peer) {
+              return handle(*unit, req, peer);
+            });
+        sd::ops::log_info("control socket",
+                          {{"namespace", unit->name()}, {"path", unit->socket}});
+      }
+      if (!flags_.no_watch) {
+        sd::FileWatcher::Options wo;
+        wo.debounce = std::chrono::milliseconds(flags_.debounce_ms);
+        wo.poll_interval = std::chrono::milliseconds(flags_.poll_ms);
+        unit->watcher = std::make_unique<sd::FileWatcher>(sd::watch_paths(unit->service.options()), wo);
+      }
     }
 
-    if (service_.has_live()) notify_ready();  // restored or adopted: serve it now
-    const auto first = service_.reload("startup");
-    apply(first, "startup", nullptr);
-    notify_ready();
-    if (!service_.has_live()) {
-      // Still "activating" to systemd; say why, and keep waiting for a fix.
-      const std::string status = "STATUS=no configuration published yet: " + first.error;
-      sd_notify(0, status.c_str());
+    refresh_metrics();
+    if (!flags_.metrics_listen.empty()) {
+      const auto [host, port] =
+          sd::ops::parse_listen_address(flags_.metrics_listen, flags_.metrics_listen_any);
+      http_ = std::make_unique<sd::ops::MetricsHttpServer>(
+          host, port, [this] { return metrics_.scrape(); },
+          [this] {
+            const sd::ops::Health h = metrics_.health();
+            return std::make_pair(h.ok, h.reason);
+          });
+      sd::ops::log_info("metrics listener", {{"address", http_->address()}});
     }
+
+    if (all_live()) notify_ready();  // restored or adopted: serve it now
+    for (auto& u : units_) apply(*u, u->service.reload("startup"), "startup", nullptr);
+    notify_ready();
     std::uint64_t watchdog_usec = 0;
     const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
     auto next_watchdog = std::chrono::steady_clock::now();
@@ -122,12 +172,22 @@ class Daemon {
     for (;;) {
       fds.clear();
       fds.push_back({sigfd, POLLIN, 0});
-      if (watcher) fds.push_back({watcher->fd(), POLLIN, 0});
-      if (control) control->fill_pollfds(fds);
+      for (auto& u : units_) {
+        if (u->watcher) fds.push_back({u->watcher->fd(), POLLIN, 0});
+        if (u->control) u->control->fill_pollfds(fds);
+      }
       auto now = std::chrono::steady_clock::now();
       std::optional<std::chrono::steady_clock::time_point> wake;
-      if (watcher) wake = watcher->deadline();
+      for (auto& u : units_) {
+        if (!u->watcher) continue;
+        const auto d = u->watcher->deadline();
+        if (d && (!wake || *d < *wake)) wake = d;
+      }
       if (watchdog && (!wake || next_watchdog < *wake)) wake = next_watchdog;
+      // Scrapes read a snapshot refreshed by this loop: at least once a second.
+      if (http_ && (!wake || now + std::chrono::seconds(1) < *wake)) {
+        wake = now + std::chrono::seconds(1);
+      }
       int timeout = -1;
       if (wake) {
         timeout = static_cast<int>(std::max<std::int64_t>(
@@ -147,58 +207,113 @@ class Daemon {
         signalfd_siginfo si{};
         while (::read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
           if (si.ssi_signo == SIGHUP) {
-            reload_with_notify("sighup", nullptr);
+            for (auto& u : units_) reload_with_notify(*u, "sighup", nullptr);
+          } else if (si.ssi_signo == SIGUSR1) {
+            reopen_audit_log();
           } else {
-            spdlog::info("namespace={} event=exit signal={} live_version={} (shared memory kept)",
-                         service_.options().name, si.ssi_signo, service_.live_version());
+            sd::ops::log_info("exit (shared memory kept)",
+                              {{"signal", si.ssi_signo}, {"namespaces", units_.size()}});
             sd_notify(0, "STOPPING=1");
             return 0;
           }
         }
       }
-      if (watcher) {
-        if (fds[1].revents & POLLIN) watcher->on_readable();
-        if (watcher->tick(now)) {
-          apply(service_.reload("inotify"), "inotify", nullptr);
-          watcher->rearm();
+      for (auto& u : units_) {
+        if (!u->watcher) continue;
+        for (const pollfd& p : fds) {
+          if (p.fd == u->watcher->fd() && (p.revents & POLLIN)) u->watcher->on_readable();
+        }
+        if (u->watcher->tick(now)) {
+          apply(*u, u->service.reload("inotify"), "inotify", nullptr);
+          u->watcher->rearm();
         }
       }
-      if (control) control->on_poll(fds);
+      for (auto& u : units_) {
+        if (u->control) u->control->on_poll(fds);
+      }
+      refresh_metrics();
     }
   }
 
  private:
-  void notify_ready() {
-    if (!service_.has_live()) return;
-    const std::string msg = "READY=1\nSTATUS=serving " + service_.options().name + " version " +
-                            std::to_string(service_.live_version());
-    sd_notify(0, msg.c_str());
+  bool all_live() const {
+    for (const auto& u : units_) {
+      if (!u->service.has_live()) return false;
+    }
+    return true;
   }
 
-  sd::ReloadOutcome reload_with_notify(const std::string& trigger, const sd::Peer* peer) {
+  // READY=1 once every namespace has a live snapshot; STATUS= lists them.
+  void notify_ready() {
+    std::string status;
+    for (const auto& u : units_) {
+      status += (status.empty() ? "" : ", ") + u->name() + " " +
+                (u->service.has_live() ? "version " + std::to_string(u->service.live_version())
+                                       : std::string("waiting for a valid configuration"));
+    }
+    if (!all_live()) {
+      // Still "activating" to systemd; say why, and keep waiting for a fix.
+      sd_notify(0, ("STATUS=not serving yet: " + status).c_str());
+      return;
+    }
+    sd_notify(0, ("READY=1\nSTATUS=serving " + status).c_str());
+  }
+
+  // `force` skips the guards for this reload (an authorised request only).
+  sd::ReloadOutcome reload_with_notify(Unit& u, const std::string& trigger, const sd::Peer* peer,
+                                       bool force = false) {
     // Before the first publish we never said READY=1, and must not now: to
     // systemd a READY=1 while the unit is still starting means "started",
     // with nothing published. RELOADING=1 is only meaningful once running.
-    const bool was_ready = service_.has_live();
-    if (was_ready) {
+    if (all_live()) {
       const std::string reloading =
           "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_usec());
       sd_notify(0, reloading.c_str());
     }
-    auto out = service_.reload(trigger);
-    apply(out, trigger, peer);
-    if (service_.has_live()) {
-      notify_ready();  // ends the reload (or, on a first publish, the start)
-    } else {
-      sd_notify(0, "STATUS=no configuration published yet");
-    }
+    auto out = u.service.reload(trigger, force);
+    apply(u, out, force ? trigger + " --force" : trigger, peer);
+    notify_ready();  // ends the reload (or, on a first publish, the start)
     return out;
   }
 
+  // Renders the metrics of every namespace for the next scrape.
+  void refresh_metrics() {
+    std::vector<sd::ops::NamespaceSample> samples;
+    sd::ops::DaemonSample d;
+    for (const auto& u : units_) {
+      samples.push_back(sd::ops::sample_namespace(u->service));
+      if (u->control) {
+        const auto& c = u->control->stats();
+        d.control_requests += c.requests;
+        d.control_bad_requests += c.bad_requests;
+        d.control_handler_failures += c.handler_failures;
+        d.control_connections_rejected += c.rejected;
+      }
+      if (u->watcher) {
+        const auto& w = u->watcher->stats();
+        d.watcher_reports += w.reports;
+        d.watcher_rescans += w.rescans;
+        d.watcher_overflows += w.overflows;
+        d.watcher_poll_changes += w.poll_changes;
+        d.watcher_failures += w.watch_failures;
+        d.watcher_watches += w.watches;
+      }
+    }
+    d.audit_failures = audit_failures_;
+    metrics_.refresh(samples, d);
+  }
+
   // Audits a finished reload/rollback/override and updates STATUS=.
-  void apply(const sd::ReloadOutcome& out, const std::string& what, const sd::Peer* peer) {
+  void apply(Unit& u, const sd::ReloadOutcome& out, const std::string& what,
+             const sd::Peer* peer) {
+    if (what == "rollback") {
+      metrics_.observe_rollback(u.name(), out);
+    } else {
+      metrics_.observe_reload(u.name(), out);
+    }
     if (!out.published && out.ok) return;  // unchanged: nothing to audit
-    nlohmann::json rec = {{"what", what},
+    nlohmann::json rec = {{"namespace", u.name()},
+                          {"what", what},
                           {"ok", out.ok},
                           {"from_version", out.from_version},
                           {"to_version", out.version}};
@@ -225,14 +340,26 @@ class Daemon {
     }
   }
 
-  nlohmann::json refuse_unauthorized(const std::string& cmd, const sd::Peer& peer) {
+  void reopen_audit_log() {
+    if (!audit_.enabled()) return;
+    try {
+      audit_.reopen();
+      sd::ops::log_info("audit log reopened", {{"path", audit_.path()}});
+    } catch (const std::exception& e) {
+      ++audit_failures_;
+      spdlog::error("audit log: cannot reopen ({}); still writing the old file", e.what());
+    }
+  }
+
+  nlohmann::json refuse_unauthorized(Unit& u, const std::string& cmd, const sd::Peer& peer) {
     // Same keys as every other record, so a reader needs no special case.
-    audit({{"what", cmd},
+    audit({{"namespace", u.name()},
+           {"what", cmd},
            {"ok", false},
            {"who", sd::peer_to_json(peer)},
            {"error", "unauthorized"},
-           {"from_version", service_.live_version()},
-           {"to_version", service_.live_version()},
+           {"from_version", u.service.live_version()},
+           {"to_version", u.service.live_version()},
            {"changed_keys", nlohmann::json::array()}});
     return {{"ok", false},
             {"code", "unauthorized"},
@@ -240,44 +367,59 @@ class Daemon {
                           std::to_string(peer.uid) + " is none of these)"}};
   }
 
-  nlohmann::json handle(const nlohmann::json& req, const sd::Peer& peer) {
+  nlohmann::json handle(Unit& u, const nlohmann::json& req, const sd::Peer& peer) {
     try {
-      return dispatch(req, peer);
+      return dispatch(u, req, peer);
     } catch (const nlohmann::json::exception& e) {
       // A missing or mistyped request field.
       return {{"ok", false}, {"code", "bad_request"}, {"error", e.what()}};
     }
   }
 
-  nlohmann::json dispatch(const nlohmann::json& req, const sd::Peer& peer) {
+  nlohmann::json dispatch(Unit& u, const nlohmann::json& req, const sd::Peer& peer) {
+    sd::NamespaceService& service = u.service;
     const std::string cmd = req.at("cmd").get<std::string>();
     if (sd::is_mutating_command(cmd) && !sd::is_authorized(peer, policy_)) {
-      return refuse_unauthorized(cmd, peer);
+      return refuse_unauthorized(u, cmd, peer);
     }
     const std::string who = "uid " + std::to_string(peer.uid) + " pid " + std::to_string(peer.pid);
+    // Secrets in replies only for peers who could change them anyway.
+    const bool show_secrets =
+        req.value("show_secrets", false) && sd::is_authorized(peer, policy_);
     if (cmd == "status") {
-      auto j = service_.status();
-      j["ok"] = service_.has_live();
-      if (!service_.has_live()) j["error"] = "no snapshot is live";
-      j["healthy"] = service_.has_live();
+      auto j = service.status(show_secrets);
+      j["ok"] = service.has_live();
+      if (!service.has_live()) j["error"] = "no snapshot is live";
+      refresh_metrics();
+      const sd::ops::Health health =
+          metrics_.namespace_health(sd::ops::sample_namespace(service));
+      j["healthy"] = health.ok;
+      j["health"] = health.reason;
+      if (http_) j["metrics_listen"] = http_->address();
       j["pid"] = ::getpid();
+      j["audit_failures"] = audit_failures_;
       return j;
     }
-    if (cmd == "version") return {{"ok", true}, {"version", service_.live_version()}};
+    if (cmd == "version") return {{"ok", true}, {"version", service.live_version()}};
+    if (cmd == "metrics") {
+      // Every namespace this daemon serves, as /metrics shows them.
+      refresh_metrics();
+      return {{"ok", true}, {"text", metrics_.scrape()}};
+    }
     if (cmd == "history") {
-      auto j = service_.history();
+      auto j = service.history();
       j["ok"] = true;
       return j;
     }
     if (cmd == "diff") {
-      auto j =
-          service_.diff(req.at("from").get<std::uint64_t>(), req.at("to").get<std::uint64_t>());
+      auto j = service.diff(req.at("from").get<std::uint64_t>(), req.at("to").get<std::uint64_t>(),
+                            show_secrets);
       j["ok"] = true;
       return j;
     }
     sd::ReloadOutcome out;
     if (cmd == "reload") {
-      out = reload_with_notify("control", &peer);
+      out = reload_with_notify(u, "control", &peer, req.value("force", false));
       return out.to_json();
     }
     if (cmd == "rollback") {
@@ -294,23 +436,23 @@ class Daemon {
       } else {
         steps = 1;
       }
-      out = service_.rollback(steps, to, who);
-      apply(out, "rollback", &peer);
+      out = service.rollback(steps, to, who);
+      apply(u, out, "rollback", &peer);
       return out.to_json();
     }
     if (cmd == "set") {
       const std::string key = req.at("key").get<std::string>();
       sd::Value v = sd::parse_text("{\"v\":" + req.at("value").dump() + "}", sd::Format::kJson,
-                                   "override", format_none(), service_.options().limits)
+                                   "override", format_none(), service.options().limits)
                         .fields.at("v");
-      out = service_.set_override(key, v, who);
-      apply(out, "set " + key, &peer);
+      out = service.set_override(key, v, who);
+      apply(u, out, "set " + key, &peer);
       return out.to_json();
     }
     if (cmd == "unset") {
       const std::string key = req.at("key").get<std::string>();
-      out = service_.unset_override(key, who);
-      apply(out, "unset " + key, &peer);
+      out = service.unset_override(key, who);
+      apply(u, out, "unset " + key, &peer);
       return out.to_json();
     }
     return {{"ok", false}, {"code", "unknown_command"}, {"error", "unknown command '" + cmd + "'"}};
@@ -319,33 +461,134 @@ class Daemon {
   static std::uint32_t format_none() { return shmconf::format::kNoSource; }
 
   Flags flags_;
-  sd::NamespaceService service_;
+  std::vector<std::unique_ptr<Unit>> units_;
   sd::AuditLog audit_;
   sd::AuthPolicy policy_;
   std::uint64_t audit_failures_ = 0;
+  sd::ops::DaemonMetrics metrics_{SHMCONF_VERSION};
+  std::unique_ptr<sd::ops::MetricsHttpServer> http_;  // after metrics_: destroyed first
 };
+
+std::optional<gid_t> group_or_throw(const std::string& name, const std::string& what) {
+  if (name.empty()) return std::nullopt;
+  auto gid = sd::lookup_group(name);
+  if (!gid) throw std::invalid_argument(what + ": unknown group '" + name + "'");
+  return gid;
+}
+
+std::string absolute_or_empty(const std::string& p) {
+  return p.empty() ? "" : std::filesystem::absolute(p).lexically_normal().string();
+}
+
+// The control socket directory must exist; a daemon without one still serves.
+std::string ensure_socket_dir(std::string socket) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(socket).parent_path(), ec);
+  if (ec) {
+    spdlog::warn("no control socket: cannot create the directory of {}: {}", socket, ec.message());
+    return "";
+  }
+  return socket;
+}
+
+// One namespace from --name/--source and friends.
+Setup setup_from_flags(Flags& f) {
+  Setup s;
+  sd::ServiceOptions opts;
+  opts.name = f.name;
+  opts.prefix = shmconf::resolve_prefix(f.prefix);
+  for (const auto& src : f.sources) opts.sources.push_back(sd::file_source(absolute_or_empty(src)));
+  opts.state_dir = absolute_or_empty(f.state_dir);
+  opts.schema = absolute_or_empty(f.schema);
+  opts.plaintext_secrets = f.plaintext_secrets == "allow"  ? sd::SecretPolicy::kAllow
+                           : f.plaintext_secrets == "warn" ? sd::SecretPolicy::kWarn
+                                                           : sd::SecretPolicy::kError;
+  opts.keep = f.keep;
+  opts.access.mode = static_cast<mode_t>(std::stoul(f.mode, nullptr, 8));
+  if (opts.access.mode != 0644 && opts.access.mode != 0640 && opts.access.mode != 0600) {
+    throw std::invalid_argument("--mode must be 0644, 0640 or 0600");
+  }
+  opts.access.group = group_or_throw(f.group, "--group");
+  std::string socket = f.socket;
+  if (socket.empty()) {
+    socket = ensure_socket_dir(default_socket(f.name));
+  } else if (socket == "none") {
+    socket.clear();
+  }
+  s.namespaces.emplace_back(std::move(opts), socket);
+  s.admin_gid = group_or_throw(f.admin_group, "--admin-group");
+  return s;
+}
+
+// Every namespace of the configuration file. Command-line flags that were
+// given explicitly override the file's daemon-wide settings.
+Setup setup_from_config(Flags& f, const CLI::App& app) {
+  const sd::DaemonConfig c = sd::load_daemon_config(f.config);
+  auto given = [&](const char* flag) { return app.get_option(flag)->count() > 0; };
+  if (!given("--prefix")) f.prefix = c.prefix;
+  if (!given("--state-dir")) f.state_dir = c.state_dir;
+  if (!given("--audit-log") && !c.audit_log.empty()) f.audit_log = c.audit_log;
+  if (!given("--admin-group") && !c.admin_group.empty()) f.admin_group = c.admin_group;
+  if (!given("--debounce-ms") && c.debounce_ms) f.debounce_ms = *c.debounce_ms;
+  if (!given("--poll-ms") && c.poll_ms) f.poll_ms = *c.poll_ms;
+  if (!given("--no-watch") && c.watch) f.no_watch = !*c.watch;
+  if (!given("--log-level") && !c.log_level.empty()) {
+    f.log_level = c.log_level;
+    spdlog::set_level(spdlog::level::from_str(f.log_level));
+  }
+  std::string socket_dir = c.socket_dir.empty() ? default_socket_dir() : c.socket_dir;
+  if (given("--socket")) {
+    if (f.socket != "none") throw std::invalid_argument("with --config, --socket takes only 'none'");
+    socket_dir.clear();
+  }
+  Setup s;
+  const std::string prefix = shmconf::resolve_prefix(f.prefix);
+  for (const sd::NamespaceConfig& ns : c.namespaces) {
+    sd::ServiceOptions opts = ns.options;
+    opts.prefix = prefix;
+    if (given("--state-dir")) opts.state_dir = absolute_or_empty(f.state_dir) + "/" + opts.name;
+    opts.access.group = group_or_throw(ns.group, "namespace " + opts.name);
+    std::string socket;
+    if (!socket_dir.empty()) socket = ensure_socket_dir(socket_dir + "/" + opts.name + ".sock");
+    s.namespaces.emplace_back(std::move(opts), socket);
+  }
+  s.admin_gid = group_or_throw(f.admin_group, "admin_group");
+  sd::ops::log_info("configuration", {{"path", c.path}, {"namespaces", c.namespaces.size()}});
+  return s;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Flags f;
   CLI::App app{"shmconfd: publishes configuration into shared memory for libshmconf readers"};
-  app.add_option("--name", f.name, "Namespace to serve ([A-Za-z0-9_-], 1-64 chars)")->required();
-  app.add_option("--source", f.sources, "Source file (.yaml/.yml/.json/.toml); repeat, later wins")
-      ->required();
-  app.add_option("--state-dir", f.state_dir, "Directory for retained versions and history");
+  app.add_option("--config", f.config,
+                 "Daemon configuration file declaring the namespaces (default " +
+                     std::string(sd::kDefaultDaemonConfig) + " when --name is not given)");
+  auto* name = app.add_option("--name", f.name, "Namespace to serve ([A-Za-z0-9_-], 1-64 chars)");
+  auto* source =
+      app.add_option("--source", f.sources, "Source file (.yaml/.yml/.json/.toml); repeat, later wins");
+  auto* schema = app.add_option("--schema", f.schema,
+                                "JSON Schema (draft 7) every version must satisfy");
+  auto* secrets = app.add_option("--plaintext-secrets", f.plaintext_secrets,
+                                 "A sensitive key holding a literal string: error, warn or allow")
+                      ->check(CLI::IsMember({"error", "warn", "allow"}));
+  app.add_option("--state-dir", f.state_dir,
+                 "Directory for retained versions and history (with --config: the parent of one "
+                 "directory per namespace)");
   app.add_option("--socket", f.socket,
                  "Control socket path (default $SHMCONF_SOCKET, $RUNTIME_DIRECTORY/NAME.sock or "
                  "/run/shmconf/NAME.sock; 'none' disables)");
-  app.add_option("--keep", f.keep, "Earlier versions to retain beside the live one")
-      ->default_val(8)
-      ->check(CLI::Range(1u, 1000u));
+  auto* keep = app.add_option("--keep", f.keep, "Earlier versions to retain beside the live one")
+                   ->default_val(8)
+                   ->check(CLI::Range(1u, 1000u));
   app.add_option("--prefix", f.prefix,
                  "Shared-memory object prefix (default $SHMCONF_PREFIX or shmconf)");
-  app.add_option("--mode", f.mode,
-                 "Mode of shared-memory objects: 0644, 0640 (with --group) or 0600")
-      ->default_val("0644");
-  app.add_option("--group", f.group, "Group owning the shared-memory objects (with --mode 0640)");
+  auto* mode = app.add_option("--mode", f.mode,
+                              "Mode of shared-memory objects: 0644, 0640 (with --group) or 0600")
+                   ->default_val("0644");
+  auto* group =
+      app.add_option("--group", f.group, "Group owning the shared-memory objects (with --mode 0640)");
   app.add_option("--admin-group", f.admin_group,
                  "Group allowed to reload, roll back, set and unset");
   app.add_option("--audit-log", f.audit_log, "Append-only audit log (JSON lines)");
@@ -354,46 +597,46 @@ int main(int argc, char** argv) {
   app.add_option("--poll-ms", f.poll_ms, "Fallback stat() scan period, 0 = off")->default_val(2000);
   app.add_flag("--no-watch", f.no_watch, "Do not watch the sources; reload on SIGHUP or request");
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error")->default_val("info");
+  app.add_option("--log-format", f.log_format,
+                 "logfmt (default) or json; under systemd each line starts with its journal "
+                 "priority")
+      ->default_val("logfmt")
+      ->check(CLI::IsMember({"logfmt", "json"}));
+  app.add_option("--metrics-listen", f.metrics_listen,
+                 "Serve /metrics and /healthz over HTTP on HOST:PORT (loopback only unless "
+                 "--metrics-listen-any), e.g. 127.0.0.1:9469");
+  app.add_flag("--metrics-listen-any", f.metrics_listen_any,
+               "Allow --metrics-listen on a non-loopback address (the endpoint has no "
+               "authentication)");
+  // One namespace from the command line, or the configuration file: not both.
+  for (auto* o : {name, source, keep, mode, group, schema, secrets}) o->excludes("--config");
+  name->needs(source);
+  source->needs(name);
   CLI11_PARSE(app, argc, argv);
 
-  auto logger = spdlog::stderr_logger_st("shmconfd");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(f.log_level));
-  // Under systemd the journal adds the time; elsewhere we do.
-  spdlog::set_pattern(std::getenv("JOURNAL_STREAM") ? "%l %v" : "%Y-%m-%dT%H:%M:%S.%e %l %v");
+  // Under systemd the journal adds the time and takes the priority prefix.
+  sd::ops::init_logging(sd::ops::parse_log_format(f.log_format), sd::ops::stderr_is_journal(),
+                        spdlog::level::from_str(f.log_level));
+  if (!f.metrics_listen.empty()) {
+    try {
+      (void)sd::ops::parse_listen_address(f.metrics_listen, f.metrics_listen_any);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "shmconfd: " << e.what() << "\n";
+      return 2;
+    }
+  }
 
+  if (f.name.empty() && f.config.empty()) {
+    if (!std::filesystem::exists(sd::kDefaultDaemonConfig)) {
+      std::cerr << "shmconfd: give --name NAME --source FILE..., or --config FILE (no "
+                << sd::kDefaultDaemonConfig << ")\n";
+      return 2;
+    }
+    f.config = sd::kDefaultDaemonConfig;
+  }
   try {
-    sd::ServiceOptions opts;
-    opts.name = f.name;
-    opts.prefix = shmconf::resolve_prefix(f.prefix);
-    for (const auto& s : f.sources) opts.sources.push_back(std::filesystem::absolute(s).string());
-    opts.state_dir = f.state_dir.empty() ? "" : std::filesystem::absolute(f.state_dir).string();
-    opts.keep = f.keep;
-    opts.access.mode = static_cast<mode_t>(std::stoul(f.mode, nullptr, 8));
-    if (opts.access.mode != 0644 && opts.access.mode != 0640 && opts.access.mode != 0600) {
-      throw std::invalid_argument("--mode must be 0644, 0640 or 0600");
-    }
-    if (!f.group.empty()) {
-      opts.access.group = sd::lookup_group(f.group);
-      if (!opts.access.group) throw std::invalid_argument("unknown group '" + f.group + "'");
-    }
-    std::optional<gid_t> admin;
-    if (!f.admin_group.empty()) {
-      admin = sd::lookup_group(f.admin_group);
-      if (!admin) throw std::invalid_argument("unknown group '" + f.admin_group + "'");
-    }
-    if (f.socket.empty()) {
-      f.socket = default_socket(f.name);
-      std::error_code ec;
-      std::filesystem::create_directories(std::filesystem::path(f.socket).parent_path(), ec);
-      if (ec) {
-        spdlog::warn("no control socket: cannot create {}: {}", f.socket, ec.message());
-        f.socket.clear();
-      }
-    } else if (f.socket == "none") {
-      f.socket.clear();
-    }
-    Daemon d(f, std::move(opts), admin);
+    Setup setup = f.config.empty() ? setup_from_flags(f) : setup_from_config(f, app);
+    Daemon d(f, std::move(setup));
     return d.run();
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

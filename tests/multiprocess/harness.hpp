@@ -387,7 +387,8 @@ class MultiProcessTest : public ::testing::Test {
   void TearDown() override {
     for (auto& c : children_) c.proc.kill_and_reap();
     for (auto& p : procs_) p.kill_and_reap();
-    if (HasFailure()) {
+    // SHMCONF_MP_LOGS=1 prints the daemons' logs of passing tests too.
+    if (HasFailure() || std::getenv("SHMCONF_MP_LOGS") != nullptr) {
       for (const auto& p : procs_) {
         if (p.log.empty()) continue;
         std::string text = read_text(p.log);
@@ -418,9 +419,13 @@ class MultiProcessTest : public ::testing::Test {
 
   // The daemon's command line for the sources in sources_.
   std::vector<std::string> daemon_argv(const std::vector<std::string>& extra) const {
-    std::vector<std::string> a = {
-        SHMCONFD_BIN,  "--name",   ns_,           "--prefix", prefix_,         "--socket", socket_,
-        "--state-dir", state_dir_, "--audit-log", audit_log_, "--debounce-ms", "20"};
+    std::vector<std::string> a = {SHMCONFD_BIN, "--name",   ns_,         "--prefix",
+                                  prefix_,      "--socket", socket_,     "--audit-log",
+                                  audit_log_,   "--debounce-ms", "20"};
+    if (!state_dir_.empty()) {
+      a.push_back("--state-dir");
+      a.push_back(state_dir_);
+    }
     for (const auto& s : sources_) {
       a.push_back("--source");
       a.push_back(path(s));
@@ -623,7 +628,7 @@ class MultiProcessTest : public ::testing::Test {
   std::string ns_ = "app";
   std::string dir_;
   std::string socket_;
-  std::string state_dir_;
+  std::string state_dir_;  // empty: the daemon runs without a state directory
   std::string audit_log_;
   std::vector<std::string> sources_;  // names in dir_, in priority order
   std::deque<Process> procs_;         // daemons (stable references)

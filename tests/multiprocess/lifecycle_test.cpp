@@ -166,6 +166,27 @@ TEST_F(LifecycleTest, CtlSetAndUnset_Override_PublishedToReadersAndSurvivesResta
   EXPECT_EQ(again.code, 1) << again;
 }
 
+TEST_F(LifecycleTest, NoStateDirRestartAfterRollback_NeverReusesAVersionNumber) {
+  state_dir_.clear();
+  Process& d = run_daemon({"--no-watch"});
+  auto client = open_client();
+  for (std::uint64_t v = 2; v <= 3; ++v) {
+    write_source("config.yaml", yaml(6000 + static_cast<int>(v)));
+    reload_expecting(v);
+  }
+  ASSERT_EQ(ctl({"rollback", "--to", "1"}).code, 0);
+  ASSERT_TRUE(await_version(client, 1));
+  ASSERT_TRUE(stop_daemon(d));
+
+  // Without a state directory the rollback cannot stick: the start-up
+  // reload publishes the sources (port 6003) again, but under a new number:
+  // clients saw version 2 (port 6002) and 3 already.
+  run_daemon({"--no-watch"});
+  ASSERT_TRUE(client.wait_for_change(1, kWait));
+  EXPECT_EQ(client.get_int("database.port").value_or(-1), 6003);
+  EXPECT_GE(client.version(), 4u);
+}
+
 TEST_F(LifecycleTest, Sighup_NoWatch_ReloadsChangedSources) {
   Process& d = run_daemon({"--no-watch"});
   auto client = open_client();

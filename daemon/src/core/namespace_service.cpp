@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <set>
 
+#include "ops/log.hpp"
 #include "publish/render.hpp"
+#include "sources/templates.hpp"
 
 namespace shmconf::daemon {
 namespace {
@@ -101,6 +103,8 @@ nlohmann::json ReloadOutcome::to_json() const {
                       {"version", version}, {"from_version", from_version},
                       {"message", message}, {"duration_ms", duration_ms}};
   if (!ok) j["error"] = error;
+  if (!ok && !error_kind.empty()) j["code"] = error_kind;
+  if (!warnings.empty()) j["warnings"] = warnings;
   auto keys = nlohmann::json::array();
   for (const KeyChange& c : changes)
     keys.push_back({{"key", c.key}, {"change", change_name(c.kind)}});
@@ -149,6 +153,7 @@ void NamespaceService::start() {
     }
   }
   for (const Retained& r : retained_) next_version_ = std::max(next_version_, r.version + 1);
+  if (publisher_) next_version_ = std::max(next_version_, publisher_->max_version() + 1);
 
   // Orphans: segments of ours that are neither retained nor live (a daemon
   // that died between creating a segment and flipping to it).
@@ -173,8 +178,10 @@ void NamespaceService::adopt_from_shm() {
       publisher_->unlink(id);
       continue;
     }
-    // A segment newer than the live one was never flipped to: an orphan.
-    if (rec.version != 0 && seg->version() > rec.version && id != rec.segment_id) continue;
+    // A segment newer than every version ever made live was never flipped
+    // to: an orphan. (After a rollback the newer retained ones stay.)
+    const std::uint64_t newest = std::max(rec.version, publisher_->max_version());
+    if (rec.version != 0 && seg->version() > newest && id != rec.segment_id) continue;
     if (find(seg->version()) != nullptr) continue;
     Retained r;
     r.version = seg->version();
@@ -187,8 +194,12 @@ void NamespaceService::adopt_from_shm() {
     retain(std::move(r));
   }
   if (live_) {
-    spdlog::info("adopted namespace {}: live version {} (generation {}), {} retained", opts_.name,
-                 live_->version(), publisher_->generation(), retained_.size());
+    ops::log_info("adopted", {{"namespace", opts_.name},
+                              {"version", live_->version()},
+                              {"content_hash", hex64(live_->view.header().content_hash)},
+                              {"generation", publisher_->generation()},
+                              {"retained", retained_.size()},
+                              {"trigger", "startup"}});
   }
 }
 
@@ -200,14 +211,29 @@ void NamespaceService::restore_from_state(const nlohmann::json& state) {
     if (const Retained* have = find(version)) {
       // Adopted from shared memory; keep the richer metadata from disk.
       const_cast<Retained*>(have)->trigger = v.value("trigger", have->trigger);
+      const_cast<Retained*>(have)->substituted =
+          v.value("substituted", std::vector<std::string>());
       continue;
     }
-    auto bytes = store_.load_segment(version);
+    const auto substituted = v.value("substituted", std::vector<std::string>());
+    auto bytes =
+        substituted.empty() ? store_.load_segment(version) : store_.load_template_segment(version);
     if (!bytes) continue;
     try {
       Retained r;
-      r.segment = publisher_->create(
-          std::span(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size()));
+      if (!substituted.empty()) {
+        // Resolve the references again; the template text never reaches
+        // shared memory. A reference that no longer resolves skips this
+        // version, and an earlier one is restored instead.
+        const SegmentView* previous = retained_.empty() ? nullptr : &retained_.back().segment->view;
+        const auto resolved = resolve_template_segment(*bytes, substituted, previous,
+                                                       SubstitutionContext::from_process());
+        r.segment = publisher_->create(std::span(resolved.data(), resolved.size()));
+        r.substituted = substituted;
+      } else {
+        r.segment = publisher_->create(
+            std::span(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size()));
+      }
       if (r.segment->version() != version) throw std::runtime_error("version mismatch");
       r.version = version;
       r.time_ns = v.value("time_ns", std::uint64_t{0});
@@ -225,9 +251,15 @@ void NamespaceService::restore_from_state(const nlohmann::json& state) {
     const std::uint64_t want = state.value("live_version", std::uint64_t{0});
     const Retained* r = find(want);
     if (r == nullptr) r = &retained_.back();
+    const auto t0 = std::chrono::steady_clock::now();
     publisher_->flip(*r->segment);
     live_ = r->segment;
-    spdlog::info("restored namespace {} version {} from {}", opts_.name, r->version, store_.dir());
+    ops::log_info("restored", {{"namespace", opts_.name},
+                               {"version", r->version},
+                               {"content_hash", hex64(r->content_hash)},
+                               {"trigger", "startup"},
+                               {"state_dir", store_.dir()},
+                               {"duration_ms", ms_since(t0)}});
     record_event({{"event", "restore"}, {"version", r->version}, {"time_ns", wall_clock_ns()}});
   }
 }
@@ -267,6 +299,7 @@ void NamespaceService::persist() {
                         {"trigger", r.trigger},
                         {"content_hash", r.content_hash},
                         {"summary", r.summary}});
+    if (!r.substituted.empty()) versions.back()["substituted"] = r.substituted;
   }
   nlohmann::json state = {{"format", 1},
                           {"namespace", opts_.name},
@@ -286,13 +319,17 @@ void NamespaceService::persist() {
   }
 }
 
-Value NamespaceService::load_sources(SourceList* names) const {
-  SourceList list;
-  Value merged = Value::object();
-  for (std::size_t i = 0; i < opts_.sources.size(); ++i) {
-    list.push_back("file:" + opts_.sources[i]);
-    merge_into(merged, parse_file(opts_.sources[i], static_cast<std::uint32_t>(i), opts_.limits));
+Value NamespaceService::load_sources(SourceList* names, std::optional<Value>* templates) const {
+  LoadedSources loaded;
+  try {
+    daemon::load_sources(opts_, SubstitutionContext::from_process(), loaded);
+  } catch (...) {
+    source_status_ = std::move(loaded.status);
+    throw;
   }
+  source_status_ = std::move(loaded.status);
+  SourceList list = std::move(loaded.names);
+  Value merged = std::move(loaded.merged);
   if (!overrides_.fields.empty()) {
     const auto idx = static_cast<std::uint32_t>(list.size());
     list.push_back("override");
@@ -306,20 +343,58 @@ Value NamespaceService::load_sources(SourceList* names) const {
       for (auto& [k, c] : v->fields) stack.push_back(&c);
       for (auto& c : v->items) stack.push_back(&c);
     }
+    if (loaded.templates) merge_into(*loaded.templates, layer);
     merge_into(merged, std::move(layer));
   }
   if (names) *names = std::move(list);
+  if (templates) *templates = std::move(loaded.templates);
   return merged;
 }
 
-ReloadOutcome NamespaceService::reload(const std::string& trigger) {
+NamespaceService::Candidate NamespaceService::load_checked(bool force) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  Candidate c;
+  // The schema first: a broken schema file is its own error, whatever the
+  // sources hold.
+  if (!opts_.schema.empty()) c.schema = Schema::load(opts_.schema);
+  const SensitiveKeys keys(c.schema);
+  c.merged = load_sources(&c.names, &c.templates);
+  c.load_seconds = ms_since(t0) / 1000.0;
+  // Plaintext secrets are judged on the strings as written, before any
+  // ${...} substitution: a reference is not a plaintext secret.
+  std::vector<ValidationIssue> secrets = check_plaintext_secrets(
+      c.templates ? *c.templates : c.merged, c.names, keys, opts_.plaintext_secrets);
+  std::vector<ValidationIssue> schema_errors;
+  if (c.schema) schema_errors = c.schema->validate(c.merged, c.names);
+  throw_if_errors(schema_errors);
+  throw_if_errors(secrets);
+  for (ValidationIssue& w : secrets) c.warnings.push_back(std::move(w));
+  if (!force) throw_if_errors(check_size_guards(c.merged, opts_.guards));
+  return c;
+}
+
+ReloadOutcome NamespaceService::reload(const std::string& trigger, bool force) {
   const auto t0 = std::chrono::steady_clock::now();
   ReloadOutcome out;
   out.from_version = live_version();
+  std::vector<std::string> warnings;
+  std::vector<std::pair<std::string, double>> stages;  // load and validate; publish_tree adds its own
+  std::uint64_t attempted_hash = 0;
+  force_ = force;
   try {
-    SourceList names;
-    Value merged = load_sources(&names);
+    Candidate cand = load_checked(force);
+    stages = {{"load", cand.load_seconds}, {"validate", ms_since(t0) / 1000.0 - cand.load_seconds}};
+    sensitive_ = SensitiveKeys(cand.schema);
+    for (const ValidationIssue& w : cand.warnings) {
+      warnings.push_back(w.text());
+      ops::log_warn("reload warning",
+                    {{"namespace", opts_.name}, {"kind", w.kind}, {"warning", w.text()}});
+    }
+    const SourceList& names = cand.names;
+    const Value& merged = cand.merged;
+    templates_ = std::move(cand.templates);
     const std::uint64_t hash = content_hash(merged);
+    attempted_hash = hash;
     if (live_ && hash == live_->view.header().content_hash) {
       out.ok = true;
       out.message =
@@ -332,6 +407,14 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger) {
     } else {
       out = publish_tree(merged, names, trigger, hash);
     }
+  } catch (const ValidationFailure& e) {
+    out.ok = false;
+    out.error = e.what();
+    out.error_kind = e.kind();
+  } catch (const SourceError& e) {
+    out.ok = false;
+    out.error = e.what();
+    out.error_kind = e.kind();
   } catch (const ConfigError& e) {
     out.ok = false;
     out.error = e.what();
@@ -339,13 +422,28 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger) {
     out.ok = false;
     out.error = e.what();
   }
+  force_ = false;
+  templates_.reset();
+  out.warnings = std::move(warnings);
   out.version = live_version();
   out.duration_ms = ms_since(t0);
+  out.source_hash = attempted_hash;
+  stages.insert(stages.end(), out.stages.begin(), out.stages.end());
+  stages.emplace_back("total", out.duration_ms / 1000.0);
+  out.stages = std::move(stages);
   if (!out.ok) {
     ++reloads_failed_;
+    ++rejections_by_kind_[out.error_kind.empty() ? "other" : out.error_kind];
     out.message = "rejected; live version " + std::to_string(live_version()) + " unchanged";
-    spdlog::error("namespace={} event=reload_rejected trigger={} live_version={} error=\"{}\"",
-                  opts_.name, trigger, live_version(), out.error);
+    ops::log_error("reload rejected",
+                   {{"namespace", opts_.name},
+                    {"trigger", trigger},
+                    {"version", live_version()},
+                    {"content_hash", live_ ? hex64(live_->view.header().content_hash) : ""},
+                    {"source_hash", attempted_hash != 0 ? hex64(attempted_hash) : ""},
+                    {"kind", out.error_kind.empty() ? "other" : out.error_kind},
+                    {"error", out.error},
+                    {"duration_ms", out.duration_ms}});
     record_event({{"event", "rejected"},
                   {"trigger", trigger},
                   {"version", live_version()},
@@ -354,10 +452,14 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger) {
     persist();
   } else {
     ++reloads_ok_;
-    spdlog::info(
-        "namespace={} event=reload trigger={} version={} published={} duration_ms={:.2f} "
-        "message=\"{}\"",
-        opts_.name, trigger, live_version(), out.published, out.duration_ms, out.message);
+    ops::log_info(out.published ? "reload published" : "reload unchanged",
+                  {{"namespace", opts_.name},
+                   {"trigger", trigger},
+                   {"version", live_version()},
+                   {"from_version", out.from_version},
+                   {"content_hash", live_ ? hex64(live_->view.header().content_hash) : ""},
+                   {"changed_keys", out.changes.size()},
+                   {"duration_ms", out.duration_ms}});
   }
   last_reload_ = {{"ok", out.ok},
                   {"trigger", trigger},
@@ -366,6 +468,8 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger) {
                   {"published", out.published},
                   {"message", out.message},
                   {"error", out.ok ? nlohmann::json(nullptr) : nlohmann::json(out.error)},
+                  {"error_kind", out.ok ? nlohmann::json(nullptr) : nlohmann::json(out.error_kind)},
+                  {"warnings", out.warnings},
                   {"duration_ms", out.duration_ms}};
   return out;
 }
@@ -373,6 +477,7 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger) {
 ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList& names,
                                              const std::string& trigger,
                                              std::uint64_t source_hash) {
+  const auto t_build = std::chrono::steady_clock::now();
   ReloadOutcome out;
   out.from_version = live_version();
   BuildInput in;
@@ -383,7 +488,13 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   in.content_hash = content_hash(root);
   in.trigger = trigger;
   in.previous = live_ ? &live_->view : nullptr;
+  const std::set<std::string> sensitive = sensitive_.collect(root);
+  in.sensitive = &sensitive;
   SnapshotBuilder builder(in);
+  if (!force_ && live_) {
+    throw_if_errors(check_change_guard(builder.changes().size(), count_leaves(live_->view),
+                                       opts_.guards));
+  }
   Retained r;
   r.segment = publisher_->create(builder);
   r.version = in.version;
@@ -391,15 +502,38 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   r.trigger = trigger;
   r.content_hash = in.content_hash;
   r.summary = summarize(builder.changes());
+  if (templates_) r.substituted = substituted_paths(root, *templates_);
+  if (!r.substituted.empty() && store_.enabled()) {
+    // A version holding substituted strings persists as its template (the
+    // references unresolved), never as these bytes. Written before the
+    // flip, so a daemon killed right after it cannot leave start() to save
+    // the resolved segment of a version the state directory lacks.
+    try {
+      BuildInput tin = in;
+      tin.root = &*templates_;
+      store_.save_template_segment(r.version, build_segment(tin));
+    } catch (const std::exception& e) {
+      spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,
+                    e.what());
+    }
+  }
   ++next_version_;
+  const auto t_flip = std::chrono::steady_clock::now();
+  out.stages.emplace_back("build",
+                          std::chrono::duration<double>(t_flip - t_build).count());
   publisher_->flip(*r.segment);
+  out.stages.emplace_back("publish", ms_since(t_flip) / 1000.0);
+  const auto t_persist = std::chrono::steady_clock::now();
   live_ = r.segment;
   last_source_hash_ = source_hash;
   rolled_back_ = false;
   // Durability after visibility: readers never wait for the disk.
   try {
-    store_.save_segment(r.version, std::span(static_cast<const std::byte*>(r.segment->map.data()),
-                                             r.segment->size()));
+    if (r.substituted.empty()) {
+      store_.save_segment(r.version,
+                          std::span(static_cast<const std::byte*>(r.segment->map.data()),
+                                    r.segment->size()));
+    }
   } catch (const std::exception& e) {
     spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,
                   e.what());
@@ -412,6 +546,7 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
                 {"summary", r.summary}});
   retain(std::move(r));
   persist();
+  out.stages.emplace_back("persist", ms_since(t_persist) / 1000.0);
   out.ok = true;
   out.published = true;
   out.version = live_version();
@@ -448,12 +583,23 @@ ReloadOutcome NamespaceService::rollback(std::optional<unsigned> steps,
     out.version = live_version();
     out.message = "rollback refused";
     out.duration_ms = ms_since(t0);
+    ops::log_warn("rollback refused", {{"namespace", opts_.name},
+                                       {"trigger", "rollback"},
+                                       {"by", who},
+                                       {"version", live_version()},
+                                       {"error", out.error},
+                                       {"duration_ms", out.duration_ms}});
     return out;
   }
   out = make_live(*target, "rollback", who, true, t0);
   ++rollbacks_;
-  spdlog::info("namespace={} event=rollback by={} from={} to={} duration_ms={:.3f}", opts_.name,
-               who, out.from_version, out.version, out.duration_ms);
+  ops::log_info("rollback", {{"namespace", opts_.name},
+                             {"trigger", "rollback"},
+                             {"by", who},
+                             {"from_version", out.from_version},
+                             {"version", out.version},
+                             {"content_hash", hex64(target->content_hash)},
+                             {"duration_ms", out.duration_ms}});
   return out;
 }
 
@@ -521,7 +667,7 @@ ReloadOutcome NamespaceService::unset_override(const std::string& key, const std
   return out;
 }
 
-nlohmann::json NamespaceService::status() const {
+nlohmann::json NamespaceService::status(bool show_secrets) const {
   nlohmann::json j;
   j["namespace"] = opts_.name;
   j["prefix"] = opts_.prefix;
@@ -537,7 +683,18 @@ nlohmann::json NamespaceService::status() const {
   }
   j["rolled_back"] = rolled_back_;
   j["retained"] = retained_.size();
-  j["sources"] = opts_.sources;
+  auto sources = nlohmann::json::array();
+  for (const SourceSpec& spec : opts_.sources) {
+    sources.push_back(spec.kind == SourceSpec::Kind::kEnvVars ? "env:" + spec.prefix : spec.path);
+  }
+  j["sources"] = std::move(sources);
+  // Health of each source at the last reload attempt (same order as
+  // "sources"; empty before the first).
+  auto health = nlohmann::json::array();
+  for (const SourceStatus& h : source_status_) {
+    health.push_back({{"name", h.name}, {"ok", h.ok}, {"error", h.error}});
+  }
+  j["source_health"] = std::move(health);
   j["state_dir"] = store_.dir();
   j["last_reload"] = last_reload_.is_null() ? nlohmann::json(nullptr) : last_reload_;
   j["reloads_ok"] = reloads_ok_;
@@ -545,7 +702,9 @@ nlohmann::json NamespaceService::status() const {
   j["rollbacks"] = rollbacks_;
   j["uptime_s"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  j["overrides"] = nlohmann::json::parse(to_json(overrides_));
+  j["overrides"] =
+      show_secrets ? nlohmann::json::parse(to_json(overrides_)) : sensitive_.redact(overrides_);
+  j["rejections_by_kind"] = rejections_by_kind_;
   return j;
 }
 
@@ -562,7 +721,7 @@ nlohmann::json NamespaceService::history() const {
   return {{"versions", versions}, {"events", nlohmann::json(events_)}};
 }
 
-nlohmann::json NamespaceService::diff(std::uint64_t a, std::uint64_t b) const {
+nlohmann::json NamespaceService::diff(std::uint64_t a, std::uint64_t b, bool show_secrets) const {
   const Retained* ra = find(a);
   const Retained* rb = find(b);
   if (ra == nullptr || rb == nullptr) {
@@ -572,8 +731,9 @@ nlohmann::json NamespaceService::diff(std::uint64_t a, std::uint64_t b) const {
   nlohmann::json changes = nlohmann::json::array();
   for (const SegmentChange& c : diff_segments(ra->segment->view, rb->segment->view)) {
     nlohmann::json e = {{"key", std::string(c.key)}, {"change", change_name(c.kind)}};
-    if (c.from_node) e["old"] = node_to_json(ra->segment->view, *c.from_node);
-    if (c.to_node) e["new"] = node_to_json(rb->segment->view, *c.to_node);
+    const RenderOptions ro{show_secrets};
+    if (c.from_node) e["old"] = node_to_json(ra->segment->view, *c.from_node, ro);
+    if (c.to_node) e["new"] = node_to_json(rb->segment->view, *c.to_node, ro);
     changes.push_back(std::move(e));
   }
   return {{"from", a}, {"to", b}, {"changes", changes}};

@@ -15,28 +15,22 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/options.hpp"
 #include "parse/parse.hpp"
 #include "publish/publisher.hpp"
+#include "sources/sources.hpp"
 #include "state/state_store.hpp"
 #include "tree/value.hpp"
+#include "validate/validate.hpp"
 
 namespace shmconf::daemon {
-
-struct ServiceOptions {
-  std::string name;                  // namespace
-  std::string prefix;                // shm object prefix (resolved)
-  std::vector<std::string> sources;  // files, in priority order (later wins)
-  std::string state_dir;             // "" = nothing persists
-  unsigned keep = 8;                 // earlier versions retained beside the live one
-  ShmAccess access;
-  Limits limits;
-};
 
 struct ReloadOutcome {
   bool ok = false;                 // false: rejected or failed; the live version is unchanged
@@ -44,9 +38,20 @@ struct ReloadOutcome {
   std::uint64_t version = 0;       // live version afterwards
   std::uint64_t from_version = 0;  // live version before
   std::string error;               // why, when !ok: "file:line:col: key: message"
+  // When !ok, what failed, for metrics and clients: "source" (unreadable,
+  // missing), "parse", "limit", "substitution", "schema", "secret", "guard",
+  // "publish" (shared memory or state), "request" (a bad rollback target...).
+  std::string error_kind;
   std::string message;             // human summary ("published v7", "unchanged", ...)
   std::vector<KeyChange> changes;
+  std::vector<std::string> warnings;  // accepted, but worth a look (plaintext secrets under kWarn)
   double duration_ms = 0;
+  // Seconds spent per stage ("load", "validate", "build", "publish",
+  // "persist", "total"), in order; a stage that did not run is absent.
+  std::vector<std::pair<std::string, double>> stages;
+  // Content hash of what the sources produced at this attempt (rejected
+  // ones included, for drift); 0 when the load failed before hashing.
+  std::uint64_t source_hash = 0;
   nlohmann::json to_json() const;
 };
 
@@ -59,7 +64,9 @@ class NamespaceService {
   // source is read. Throws on an alarm (a squatted name) or a second daemon.
   void start();
 
-  ReloadOutcome reload(const std::string& trigger);
+  // `force` skips the guards (options.hpp Guards) for this one reload; the
+  // schema and secret checks still apply.
+  ReloadOutcome reload(const std::string& trigger, bool force = false);
   // Exactly one of steps / to_version.
   ReloadOutcome rollback(std::optional<unsigned> steps, std::optional<std::uint64_t> to_version,
                          const std::string& who);
@@ -72,14 +79,40 @@ class NamespaceService {
   const Segment* live() const { return live_.get(); }
   const ServiceOptions& options() const { return opts_; }
 
-  nlohmann::json status() const;
+  // Sensitive values (validate.hpp SensitiveKeys) show as "<redacted>"
+  // unless `show_secrets`; callers decide who may ask for them.
+  nlohmann::json status(bool show_secrets = false) const;
   nlohmann::json history() const;
   // Keys added, removed and changed from version a to b (both retained).
-  nlohmann::json diff(std::uint64_t a, std::uint64_t b) const;
+  nlohmann::json diff(std::uint64_t a, std::uint64_t b, bool show_secrets = false) const;
+
+  // A candidate configuration: the sources merged and checked, unpublished.
+  struct Candidate {
+    Value merged = Value::object();
+    SourceList names;
+    std::shared_ptr<const Schema> schema;   // null without ServiceOptions::schema
+    std::vector<ValidationIssue> warnings;  // accepted issues (SecretPolicy::kWarn)
+    // `merged` as written, before ${...} substitution; set only when some
+    // string was substituted (sources/sources.hpp LoadedSources::templates).
+    std::optional<Value> templates;
+    double load_seconds = 0;  // of the whole call, reading and merging the sources
+  };
+  // load_sources(), then the schema, plaintext-secret and (unless `force`)
+  // size guards: what reload() checks before building. Throws ConfigError
+  // or ValidationFailure; publishes nothing (validate_offline uses it).
+  Candidate load_checked(bool force = false) const;
+  // Which keys are sensitive, by the schema of the last reload.
+  const SensitiveKeys& sensitive_keys() const { return sensitive_; }
 
   // The sources merged (overrides included), as reload() would publish them.
-  // Throws ConfigError.
-  Value load_sources(SourceList* names) const;
+  // `templates` receives the tree as written when a string was substituted.
+  // Refreshes source_status(). Throws ConfigError (a SourceError for the
+  // sources themselves).
+  Value load_sources(SourceList* names, std::optional<Value>* templates = nullptr) const;
+
+  // Health of each SourceSpec, in order, at the last load of the sources.
+  using SourceStatus = daemon::SourceStatus;
+  const std::vector<SourceStatus>& source_status() const { return source_status_; }
 
  private:
   struct Retained {
@@ -89,6 +122,9 @@ class NamespaceService {
     std::uint64_t content_hash = 0;
     nlohmann::json summary;  // {"added": n, "removed": n, "changed": n, "keys": [...]}
     std::shared_ptr<Segment> segment;
+    // Key paths of substituted strings: non-empty = persisted as a template
+    // segment (sources/templates.hpp), never as the resolved bytes.
+    std::vector<std::string> substituted;
   };
 
   ReloadOutcome publish_tree(const Value& root, const SourceList& names, const std::string& trigger,
@@ -114,6 +150,12 @@ class NamespaceService {
   std::deque<nlohmann::json> events_;  // newest last, bounded
   nlohmann::json last_reload_;
   std::uint64_t reloads_ok_ = 0, reloads_failed_ = 0, rollbacks_ = 0;
+  std::map<std::string, std::uint64_t> rejections_by_kind_;  // error_kind -> rejected reloads
+  SensitiveKeys sensitive_;  // by the schema of the last reload that loaded one
+  bool force_ = false;       // the reload in progress skips the guards
+  std::optional<Value> templates_;  // the reload in progress: its tree as written, if substituted
+  // Written by the const load_sources(): health is a by-product of reading.
+  mutable std::vector<SourceStatus> source_status_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -181,6 +181,7 @@ std::uint64_t Publisher::flip(const Segment& seg) {
   // Step 5: pairs with the fast path's load_acquire of generation.
   format::store_release(&ctl_->generation, gen);
   ctl_->daemon_pid = static_cast<std::uint64_t>(::getpid());
+  if (h.version > ctl_->max_version) ctl_->max_version = h.version;
   // Step 6: the word changes before the wake, so a waiter that read the old
   // word and has not slept yet returns from FUTEX_WAIT at once. Shared
   // futex (no FUTEX_PRIVATE_FLAG): the waiters are other processes.

@@ -46,6 +46,8 @@ class Publisher {
   // True when the control block existed and was adopted.
   bool adopted() const { return adopted_; }
   detail::Record live() const;
+  // The highest version ever made live through this control block.
+  std::uint64_t max_version() const { return ctl_->max_version; }
   std::uint64_t generation() const;
   const std::string& prefix() const { return prefix_; }
   const std::string& ns() const { return ns_; }

@@ -177,7 +177,10 @@ struct ControlBlock {
   std::uint64_t daemon_pid;       // last daemon that published
   std::uint64_t next_segment_id;  // the daemon's allocator; clients ignore it
   std::uint64_t created_time_ns;  // when the control block was created
-  std::uint64_t reserved[1];
+  // The highest version ever made live; the daemon's, clients ignore it. A
+  // restarted daemon keeps retained segments up to it (a rollback made the
+  // live version older) and never reuses a version number at or below it.
+  std::uint64_t max_version;
 };
 
 inline constexpr std::size_t kControlObjectSize = 4096;
@@ -214,10 +217,10 @@ static_assert(offsetof(Node, key_len) == 4);
 static_assert(offsetof(Node, name_pos) == 8);
 static_assert(offsetof(Node, parent) == 12);
 static_assert(offsetof(Node, type) == 16);
+static_assert(offsetof(Node, flags) == 17);
 static_assert(offsetof(Node, source) == 20);
 static_assert(offsetof(Node, line) == 24);
 static_assert(offsetof(Node, column) == 28);
-static_assert(offsetof(Node, flags) == 17);
 static_assert(offsetof(Node, payload) == 32);
 
 static_assert(sizeof(IndexSlot) == 32);
