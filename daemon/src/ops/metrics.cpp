@@ -56,8 +56,11 @@ NamespaceSample sample_namespace(const NamespaceService& svc) {
     s.snapshot_bytes = h.segment_size;
     s.snapshot_keys = h.node_count > 0 ? h.node_count - 1 : 0;
   }
-  for (const auto& src : st.value("sources", nlohmann::json::array())) {
-    if (src.is_string()) s.sources.push_back({src.get<std::string>(), true, ""});
+  for (const auto& src : svc.source_status()) s.sources.push_back({src.name, src.ok, src.error});
+  if (s.sources.empty()) {  // no reload has run yet: the configured sources, not yet judged
+    for (const auto& src : st.value("sources", nlohmann::json::array())) {
+      if (src.is_string()) s.sources.push_back({src.get<std::string>(), true, ""});
+    }
   }
   return s;
 }
@@ -93,7 +96,11 @@ void DaemonMetrics::observe_reload(const std::string& ns, const ReloadOutcome& o
   }
   if (!total_seen) p.stages.at("total").observe(out.duration_ms / 1000.0);
   if (!out.ok) {
-    const std::string kind = out.error_kind.empty() ? "other" : out.error_kind;
+    // No stages: the request failed before any reload ran (a bad override
+    // key), which says nothing about the sources.
+    const std::string kind = !out.error_kind.empty() ? out.error_kind
+                             : out.stages.empty()    ? "request"
+                                                     : "other";
     ++p.failures[kind];
     if (kind == "request") return;  // nothing was read: says nothing about the sources
     p.last_error_kind = kind;
@@ -122,13 +129,14 @@ Health DaemonMetrics::namespace_health(const NamespaceSample& s) const {
   const auto it = ns_.find(s.name);
   if (it != ns_.end() && it->second.attempted && !it->second.last_ok) {
     const PerNamespace& p = it->second;
-    if (p.last_error_kind == "source" || p.last_error_kind == "publish" ||
-        p.last_error_kind == "other") {
+    if (p.last_error_kind == "source" || p.last_error_kind == "publish") {
       return {false, "namespace " + s.name + ": last reload failed (" + p.last_error_kind +
                          "): " + p.last_error};
     }
   }
-  for (const SourceHealth& src : s.sources) {
+  NamespaceSample judged = s;
+  judge_sources(judged);
+  for (const SourceHealth& src : judged.sources) {
     if (!src.ok) {
       return {false, "namespace " + s.name + ": source " + src.name + " unreachable: " + src.error};
     }
@@ -136,20 +144,29 @@ Health DaemonMetrics::namespace_health(const NamespaceSample& s) const {
   return {true, "ok"};
 }
 
-void DaemonMetrics::refresh(const std::vector<NamespaceSample>& namespaces,
-                            const DaemonSample& daemon) {
-  // Source health: what the service reports, narrowed by the last failure.
-  std::vector<NamespaceSample> samples = namespaces;
-  for (NamespaceSample& s : samples) {
-    const auto it = ns_.find(s.name);
-    if (it == ns_.end() || it->second.last_ok) continue;
-    for (SourceHealth& src : s.sources) {
-      if (src.ok && failed_to_read(it->second.last_error_kind, it->second.last_error, src.name)) {
-        src.ok = false;
-        src.error = it->second.last_error;
-      }
+void DaemonMetrics::judge_sources(NamespaceSample& s) const {
+  // Source health is reachability: a source that was read but failed to
+  // parse or validate is up (the reload was rejected cleanly); one that
+  // could not be read (kind "source") is down.
+  const auto it = ns_.find(s.name);
+  const bool unreachable =
+      it != ns_.end() && !it->second.last_ok && it->second.last_error_kind == "source";
+  for (SourceHealth& src : s.sources) {
+    if (!src.ok && !unreachable) {
+      src.ok = true;
+      src.error.clear();
+    } else if (src.ok && unreachable &&
+               failed_to_read(it->second.last_error_kind, it->second.last_error, src.name)) {
+      src.ok = false;
+      src.error = it->second.last_error;
     }
   }
+}
+
+void DaemonMetrics::refresh(const std::vector<NamespaceSample>& namespaces,
+                            const DaemonSample& daemon) {
+  std::vector<NamespaceSample> samples = namespaces;
+  for (NamespaceSample& s : samples) judge_sources(s);
   auto snap = std::make_shared<MetricsSnapshot>();
   snap->text = render(samples, daemon);
   snap->health = {true, "ok"};

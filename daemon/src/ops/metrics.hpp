@@ -128,6 +128,9 @@ class DaemonMetrics {
     std::uint64_t last_attempt_hash = 0;  // content the sources produced; 0 = none
   };
   PerNamespace& slot(const std::string& ns);
+  // Source health as reachability, from the service's report and the last
+  // failure (see namespace_health()).
+  void judge_sources(NamespaceSample& s) const;
   std::string render(const std::vector<NamespaceSample>& namespaces,
                      const DaemonSample& daemon) const;
 
