@@ -2,8 +2,12 @@
 //
 // get, version, dump, explain and wait read shared memory through libshmconf
 // and work with no daemon running; render and validate run the parse/merge
-// pipeline offline; status, reload, rollback, history, diff, set and unset
-// talk to shmconfd over its control socket.
+// pipeline offline (validate runs the daemon's whole check pipeline);
+// schema-doc documents a JSON Schema; status, reload, rollback, history,
+// diff, set and unset talk to shmconfd over its control socket.
+//
+// Sensitive values (docs/VALIDATION.md) print as "<redacted>" unless
+// --show-secrets; the daemon honours that flag only for authorised peers.
 //
 // Exit codes: 0 success; 1 failure (missing key, invalid config, rejected
 // reload or rollback); 2 usage error; 3 namespace or daemon unreachable.
@@ -13,6 +17,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -21,6 +26,7 @@
 #include "parse/parse.hpp"
 #include "publish/render.hpp"
 #include "shmconf/client.hpp"
+#include "validate/validate.hpp"
 
 namespace sd = shmconf::daemon;
 
@@ -35,6 +41,7 @@ struct Common {
   std::string socket;
   std::string prefix;
   bool json = false;
+  bool show_secrets = false;
 };
 
 std::string ns_or_die(const Common& c) {
@@ -132,6 +139,9 @@ int main(int argc, char** argv) {
                  "Control socket (default $SHMCONF_SOCKET or /run/shmconf/NAME.sock)");
   app.add_option("--prefix", c.prefix, "Shared-memory prefix (default $SHMCONF_PREFIX or shmconf)");
   app.add_flag("--json", c.json, "Machine-readable output");
+  app.add_flag("--show-secrets", c.show_secrets,
+               "Print sensitive values instead of <redacted> (socket commands: authorised users "
+               "only)");
 
   std::string key;
   auto* get = app.add_subcommand("get", "Print one value (strings raw, others as JSON)");
@@ -153,11 +163,34 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   auto* render = app.add_subcommand("render", "Parse and merge files, print JSON; publish nothing");
   render->add_option("files", files)->required()->check(CLI::ExistingFile);
-  auto* validate = app.add_subcommand("validate", "Check files; exit 0 valid, 1 invalid");
-  validate->add_option("files", files)->required();
+  auto* validate = app.add_subcommand(
+      "validate",
+      "Run the daemon's load and check pipeline on FILEs (later wins), publish nothing; exit 0 "
+      "valid, 1 invalid, 2 usage");
+  validate->add_option("files", files, "Config files or conf.d directories")->required();
+  std::string schema_path, environment, out_format = "text", secrets_policy = "error";
+  validate->add_option("--schema", schema_path, "JSON Schema (draft 7) to validate against");
+  validate->add_option("--env", environment,
+                       "Environment for overlay directories (as the daemon's --env)");
+  validate->add_option("--format", out_format, "Output: text (errors on stderr) or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  validate
+      ->add_option("--plaintext-secrets", secrets_policy,
+                   "A sensitive key holding a literal: error, warn or allow")
+      ->check(CLI::IsMember({"error", "warn", "allow"}));
+  auto* schema_doc =
+      app.add_subcommand("schema-doc", "Print a Markdown table of a JSON Schema's keys");
+  schema_doc->add_option("schema", schema_path, "JSON Schema file")->required();
 
-  app.add_subcommand("status", "Daemon status: live version, last reload, sources");
-  app.add_subcommand("reload", "Reload now; exit 1 if the new config is rejected");
+  auto* status = app.add_subcommand("status", "Daemon status: live version, last reload, sources");
+  status->add_flag("--json", c.json, "The daemon's status reply as JSON (\"healthy\" is the verdict)");
+  auto* metrics = app.add_subcommand(
+      "metrics", "Print the daemon's Prometheus metrics (what --metrics-listen serves)");
+  bool force = false;
+  auto* reload = app.add_subcommand("reload", "Reload now; exit 1 if the new config is rejected");
+  reload->add_flag("--force", force,
+                   "Skip the guards (min_keys, max_changed_percent, allow_empty) for this reload; "
+                   "authorised users only, audited");
   unsigned steps = 0;
   std::uint64_t to = 0;
   auto* rollback = app.add_subcommand("rollback", "Make an earlier retained version live");
@@ -194,12 +227,14 @@ int main(int argc, char** argv) {
       return kExitFail;
     }
     if (v->type() == shmconf::Type::kString && !c.json) {
-      std::cout << *v->as_string() << "\n";
+      std::cout << (v->sensitive() && !c.show_secrets ? std::string_view(sd::kRedactedValue)
+                                                       : *v->as_string())
+                << "\n";
     } else {
       // get("") is the root, which has no index slot.
       const auto* slot = key.empty() ? nullptr : snap.view()->find(key);
       const auto& n = slot ? snap.view()->node(slot->node) : snap.view()->root();
-      std::cout << sd::node_to_json(*snap.view(), n).dump() << "\n";
+      std::cout << sd::node_to_json(*snap.view(), n, {c.show_secrets}).dump() << "\n";
     }
     return 0;
   }
@@ -211,7 +246,8 @@ int main(int argc, char** argv) {
   if (dump->parsed()) {
     auto client = open_client(c);
     auto snap = live_snapshot(client);
-    std::cout << sd::node_to_json(*snap.view(), snap.view()->root()).dump(2) << "\n";
+    std::cout << sd::node_to_json(*snap.view(), snap.view()->root(), {c.show_secrets}).dump(2)
+              << "\n";
     return 0;
   }
   if (explain->parsed()) {
@@ -225,7 +261,7 @@ int main(int argc, char** argv) {
     const auto& n = snap.view()->node(slot->node);
     nlohmann::ordered_json j;
     j["key"] = key;
-    j["value"] = sd::node_to_json(*snap.view(), n);
+    j["value"] = sd::node_to_json(*snap.view(), n, {c.show_secrets});
     j["version"] = snap.version();
     j["origin"] = sd::node_origin(*snap.view(), n);
     if (c.json) {
@@ -252,35 +288,54 @@ int main(int argc, char** argv) {
     std::cout << *r << "\n";
     return 0;
   }
-  if (render->parsed() || validate->parsed()) {
+  if (validate->parsed()) {
+    sd::ServiceOptions o;
+    o.name = "validate";
+    for (const std::string& f : files) {
+      std::error_code ec;
+      const std::string abs = std::filesystem::absolute(f, ec).string();
+      sd::SourceSpec spec = sd::file_source(ec ? f : abs);
+      if (std::filesystem::is_directory(spec.path, ec)) spec.kind = sd::SourceSpec::Kind::kDirectory;
+      o.sources.push_back(std::move(spec));
+    }
+    o.schema = schema_path;
+    o.environment = environment;
+    o.plaintext_secrets = secrets_policy == "allow"  ? sd::SecretPolicy::kAllow
+                          : secrets_policy == "warn" ? sd::SecretPolicy::kWarn
+                                                     : sd::SecretPolicy::kError;
+    o.guards.allow_empty = true;  // an empty file is valid offline; guards are the daemon's
+    const sd::ValidationReport report = sd::validate_offline(o);
+    if (c.json || out_format == "json") {
+      std::cout << report.to_json().dump() << "\n";
+    } else {
+      for (const auto& e : report.errors) std::cerr << e.text() << "\n";
+      for (const auto& w : report.warnings) std::cerr << "warning: " << w.text() << "\n";
+    }
+    return report.valid ? 0 : kExitFail;
+  }
+  if (schema_doc->parsed()) {
+    try {
+      std::cout << sd::schema_markdown(*sd::Schema::load(schema_path));
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << e.what() << "\n";
+      return kExitFail;
+    }
+  }
+  if (render->parsed()) {
     try {
       sd::Value merged = load_files(files);
-      if (render->parsed()) {
-        std::cout << nlohmann::json::parse(sd::to_json(merged)).dump(2) << "\n";
-      } else if (c.json) {
-        std::cout << nlohmann::json{{"valid", true}, {"errors", nlohmann::json::array()}}.dump()
-                  << "\n";
-      }
+      const nlohmann::json out = c.show_secrets ? nlohmann::json::parse(sd::to_json(merged))
+                                                : sd::SensitiveKeys().redact(merged);
+      std::cout << out.dump(2) << "\n";
       return 0;
     } catch (const sd::ConfigError& e) {
-      if (c.json && validate->parsed()) {
-        std::cout << nlohmann::json{{"valid", false},
-                                    {"errors",
-                                     {{{"file", e.file()},
-                                       {"line", e.line()},
-                                       {"column", e.column()},
-                                       {"key", e.key_path()},
-                                       {"message", e.message()}}}}}
-                         .dump()
-                  << "\n";
-      } else {
-        std::cerr << e.what() << "\n";
-      }
+      std::cerr << e.what() << "\n";
       return kExitFail;
     }
   }
   if (app.got_subcommand("status")) {
-    auto reply = call(c, {{"cmd", "status"}});
+    auto reply = call(c, {{"cmd", "status"}, {"show_secrets", c.show_secrets}});
     if (c.json) {
       std::cout << reply.dump(2) << "\n";
     } else {
@@ -301,10 +356,26 @@ int main(int argc, char** argv) {
       for (const auto& s : reply.value("sources", nlohmann::json::array())) {
         std::cout << "source:       " << s.get<std::string>() << "\n";
       }
+      if (reply.contains("healthy")) {
+        std::cout << "health:       "
+                  << (reply.value("healthy", false) ? std::string("ok")
+                                                    : "UNHEALTHY: " + reply.value("health", std::string()))
+                  << "\n";
+      }
     }
     return reply.value("ok", false) ? 0 : kExitFail;
   }
-  if (app.got_subcommand("reload")) return finish(c, call(c, {{"cmd", "reload"}}));
+  if (metrics->parsed()) {
+    auto reply = call(c, {{"cmd", "metrics"}});
+    if (!reply.value("ok", false) || !reply.contains("text")) return finish(c, reply);
+    std::cout << reply["text"].get<std::string>();
+    return 0;
+  }
+  if (reload->parsed()) {
+    nlohmann::json req = {{"cmd", "reload"}};
+    if (force) req["force"] = true;
+    return finish(c, call(c, req));
+  }
   if (rollback->parsed()) {
     nlohmann::json req = {{"cmd", "rollback"}};
     if (*to_opt)
@@ -329,7 +400,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (diff->parsed()) {
-    auto reply = call(c, {{"cmd", "diff"}, {"from", v1}, {"to", v2}});
+    auto reply =
+        call(c, {{"cmd", "diff"}, {"from", v1}, {"to", v2}, {"show_secrets", c.show_secrets}});
     if (c.json || !reply.value("ok", false)) return finish(c, reply);
     for (const auto& ch : reply["changes"]) {
       const std::string kind = ch.value("change", "");

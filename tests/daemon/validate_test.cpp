@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -236,6 +237,76 @@ TEST_F(ValidateTest, SchemaDoc_RowsForNestedKeysAndArrays) {
   EXPECT_NE(md.find("| `database.dsn` | string |  | no | yes |"), std::string::npos) << md;
   EXPECT_NE(md.find("| `servers[]` | object |"), std::string::npos) << md;
   EXPECT_NE(md.find("| `servers[].weight` | integer |"), std::string::npos) << md;
+}
+
+// --- tests/data/bad/schema: each fixture through the daemon pipeline ----------
+
+struct BadFixture {
+  const char* file;
+  const char* kind;
+  const char* where;  // "line:col: key"
+};
+
+class BadSchemaFixture : public testing::TestWithParam<BadFixture> {};
+
+TEST_P(BadSchemaFixture, DaemonPipeline_RejectsWithPosition) {
+  const std::string dir = std::string(SHMCONF_TEST_DATA) + "/bad/schema/";
+  ServiceOptions o;
+  o.name = "fixture";
+  o.schema = dir + "schema.json";
+  o.sources = {file_source(dir + GetParam().file)};
+  const ValidationReport r = validate_offline(o);
+  ASSERT_FALSE(r.valid);
+  ASSERT_EQ(r.errors.size(), 1u) << r.to_json().dump();
+  const ValidationIssue& e = r.errors[0];
+  EXPECT_EQ(e.kind, GetParam().kind);
+  const std::string want = dir + GetParam().file + ":" + GetParam().where + ": ";
+  EXPECT_EQ(e.text().rfind(want, 0), 0u) << e.text() << "\nwant prefix " << want;
+  EXPECT_FALSE(e.message.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, BadSchemaFixture,
+    testing::Values(BadFixture{"wrong_type.yaml", "schema", "3:9: database.port"},
+                    BadFixture{"out_of_range.json", "schema", "2:38: database.port"},
+                    BadFixture{"missing_required.yaml", "schema", "2:3: database"},
+                    BadFixture{"bad_enum.yaml", "schema", "4:12: log_level"},
+                    BadFixture{"bad_array_item.yaml", "schema", "8:13: servers[1].weight"},
+                    BadFixture{"plaintext_secret.yaml", "secret", "4:13: database.password"},
+                    BadFixture{"plaintext_secret.toml", "secret", "6:11: auth.api_key"},
+                    BadFixture{"x_sensitive_plaintext.yaml", "secret", "4:8: database.dsn"}),
+    [](const testing::TestParamInfo<BadFixture>& i) {
+      std::string n = i.param.file;
+      for (char& c : n) {
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      }
+      return n;
+    });
+
+TEST(BadSchemaFiles, BrokenSchemas_SchemaErrorsNamingTheSchema) {
+  const std::string dir = std::string(SHMCONF_TEST_DATA) + "/bad/schema/";
+  for (const char* s : {"broken_schema.json", "unknown_type_schema.json"}) {
+    ServiceOptions o;
+    o.name = "fixture";
+    o.schema = dir + s;
+    o.sources = {file_source(dir + "wrong_type.yaml")};
+    const ValidationReport r = validate_offline(o);
+    ASSERT_EQ(r.errors.size(), 1u) << s;
+    EXPECT_EQ(r.errors[0].kind, "schema");
+    EXPECT_EQ(r.errors[0].file, dir + s);
+  }
+}
+
+TEST(SchemaMessages, TypeErrorNamesTheTypeFoundAndBoundsAreIntegers) {
+  const std::string dir = std::string(SHMCONF_TEST_DATA) + "/bad/schema/";
+  ServiceOptions o;
+  o.name = "fixture";
+  o.schema = dir + "schema.json";
+  o.sources = {file_source(dir + "wrong_type.yaml")};
+  EXPECT_NE(validate_offline(o).errors.at(0).message.find("(got string)"), std::string::npos);
+  o.sources = {file_source(dir + "out_of_range.json")};
+  EXPECT_EQ(validate_offline(o).errors.at(0).message,
+            "Expected number less than or equal to 65535");
 }
 
 // --- Through a NamespaceService ----------------------------------------------

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
@@ -120,6 +121,38 @@ const Value* resolve_context(const Value& root, const std::vector<std::string>& 
     }
   }
   return cur;
+}
+
+const char* type_name(Type t) {
+  switch (t) {
+    case Type::kNull:
+      return "null";
+    case Type::kBool:
+      return "boolean";
+    case Type::kInt:
+      return "integer";
+    case Type::kDouble:
+      return "number";
+    case Type::kString:
+      return "string";
+    case Type::kArray:
+      return "array";
+    case Type::kObject:
+      return "object";
+  }
+  return "?";
+}
+
+// valijson prints bounds with "%f" ("65535.000000"); operators wrote 65535.
+// A type error says what it found, never the value (it may be a secret).
+std::string tidy_message(const std::string& description, const Value& at) {
+  static const std::regex kTrailingZeros(R"((\d)\.0+\b)");
+  std::string m = std::regex_replace(description, kTrailingZeros, "$1");
+  if (m.rfind("Value type not permitted", 0) == 0) {
+    if (!m.empty() && m.back() == '.') m.pop_back();
+    m += std::string(" (got ") + type_name(at.type) + ")";
+  }
+  return m;
 }
 
 bool extends(const std::vector<std::string>& longer, const std::vector<std::string>& prefix) {
@@ -379,7 +412,7 @@ std::vector<ValidationIssue> Schema::validate(const Value& root, const SourceLis
     if (summary) continue;
     std::string path;
     const Value* at = resolve_context(root, e.context, &path);
-    out.push_back(issue_at("schema", *at, names, path, e.description));
+    out.push_back(issue_at("schema", *at, names, path, tidy_message(e.description, *at)));
     if (out.back().file.empty() && !names.empty() && at == &root) {
       out.back().file = display_source(names, 0);
     }
