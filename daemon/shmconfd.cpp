@@ -546,7 +546,7 @@ Setup setup_from_config(Flags& f, const CLI::App& app) {
   for (const sd::NamespaceConfig& ns : c.namespaces) {
     sd::ServiceOptions opts = ns.options;
     opts.prefix = prefix;
-    if (given("--state-dir")) opts.state_dir = absolute_or_empty(f.state_dir) + "/" + opts.name;
+    if (given("--state-dir")) opts.state_dir = absolute_or_empty(f.state_dir);
     opts.access.group = group_or_throw(ns.group, "namespace " + opts.name);
     std::string socket;
     if (!socket_dir.empty()) socket = ensure_socket_dir(socket_dir + "/" + opts.name + ".sock");

@@ -1,10 +1,10 @@
 // parse_daemon_config(): the daemon configuration file, strict, with
 // file:line:col and key path on every error.
+#include "config/daemon_config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "config/daemon_config.hpp"
 
 namespace shmconf::daemon {
 namespace {
@@ -94,7 +94,7 @@ namespaces:
   EXPECT_EQ(app.limits.max_file_size, 1000u);
   EXPECT_EQ(app.limits.max_depth, 10u);
   EXPECT_EQ(app.limits.max_key_length, 64u);
-  EXPECT_EQ(app.state_dir, "/var/lib/shmconf/app");  // the daemon-wide one, per namespace
+  EXPECT_EQ(app.state_dir, "/var/lib/shmconf");  // the daemon-wide one (StateStore adds "/app")
 
   const ServiceOptions& billing = c.namespaces[1].options;
   EXPECT_EQ(billing.name, "billing");
@@ -125,8 +125,8 @@ TEST(DaemonConfig, TypoInNamespace_RefusedWithKeyPath) {
 }
 
 TEST(DaemonConfig, TypoInGuards_Refused) {
-  const std::string e = error_of(
-      "namespaces:\n  app:\n    sources: [{file: a.yaml}]\n    guards: {min_key: 1}\n");
+  const std::string e =
+      error_of("namespaces:\n  app:\n    sources: [{file: a.yaml}]\n    guards: {min_key: 1}\n");
   EXPECT_NE(e.find("namespaces.app.guards.min_key: unknown key"), std::string::npos) << e;
 }
 
@@ -142,8 +142,7 @@ TEST(DaemonConfig, PercentOutOfRange_Refused) {
   const std::string e = error_of(
       "namespaces:\n  app:\n    sources: [{file: a.yaml}]\n    guards: {max_changed_percent: "
       "150}\n");
-  EXPECT_NE(e.find("max_changed_percent: must be a number from 0 to 100"), std::string::npos)
-      << e;
+  EXPECT_NE(e.find("max_changed_percent: must be a number from 0 to 100"), std::string::npos) << e;
 }
 
 TEST(DaemonConfig, UnquotedOctalMode_RefusedWithAHint) {
@@ -165,14 +164,12 @@ TEST(DaemonConfig, Mode0640WithoutGroup_Refused) {
 TEST(DaemonConfig, SourceWithTwoKinds_Refused) {
   const std::string e =
       error_of("namespaces:\n  app:\n    sources:\n      - {file: a.yaml, dir: conf.d}\n");
-  EXPECT_NE(e.find("namespaces.app.sources[0].dir: a source has exactly one of"),
-            std::string::npos)
+  EXPECT_NE(e.find("namespaces.app.sources[0].dir: a source has exactly one of"), std::string::npos)
       << e;
 }
 
 TEST(DaemonConfig, SourceWithoutKind_Refused) {
-  const std::string e =
-      error_of("namespaces:\n  app:\n    sources:\n      - {optional: true}\n");
+  const std::string e = error_of("namespaces:\n  app:\n    sources:\n      - {optional: true}\n");
   EXPECT_NE(e.find("namespaces.app.sources[0]: a source needs one of"), std::string::npos) << e;
 }
 
@@ -212,8 +209,7 @@ TEST(DaemonConfig, BadPolicyAndFormatAndLevel_Refused) {
   const std::string base = "namespaces:\n  app:\n    sources: [{file: a.yaml}]\n";
   EXPECT_NE(error_of(base + "    plaintext_secrets: maybe\n").find("must be error, warn or allow"),
             std::string::npos);
-  EXPECT_NE(error_of(base + "log_format: xml\n").find("must be logfmt or json"),
-            std::string::npos);
+  EXPECT_NE(error_of(base + "log_format: xml\n").find("must be logfmt or json"), std::string::npos);
   EXPECT_NE(error_of(base + "log_level: loud\n").find("must be trace, debug"), std::string::npos);
   EXPECT_NE(error_of(base + "watch: sometimes\n").find("watch: must be true or false"),
             std::string::npos);

@@ -437,11 +437,16 @@ class MultiProcessTest : public ::testing::Test {
   // Starts shmconfd (output to a log file in the temporary directory); does
   // not wait for it. The reference stays valid for the test.
   Process& start_daemon(const std::vector<std::string>& extra = {}) {
+    return start_daemon_argv(daemon_argv(extra));
+  }
+
+  // Starts shmconfd with exactly `argv` (argv[0] the binary), like start_daemon().
+  Process& start_daemon_argv(const std::vector<std::string>& argv) {
     const std::string log = path("shmconfd." + std::to_string(procs_.size()) + ".log");
     Fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!out) throw std::runtime_error("cannot create " + log);
     procs_.push_back(
-        spawn(daemon_argv(extra), child_env({"SHMCONF_PREFIX=" + prefix_}), out.get(), out.get()));
+        spawn(argv, child_env({"SHMCONF_PREFIX=" + prefix_}), out.get(), out.get()));
     procs_.back().log = log;
     return procs_.back();
   }

@@ -62,7 +62,9 @@ class Reader {
   std::string path(const At& at) {
     const std::string s = str(at);
     if (s.empty()) fail(at.node, at.path, "must not be empty");
-    return (base_ / s).lexically_normal().string();
+    fs::path p = (base_ / s).lexically_normal();
+    if (p.has_parent_path() && p.filename().empty()) p = p.parent_path();  // "dir/" -> "dir"
+    return p.string();
   }
 
   bool boolean(const At& at) {
@@ -97,7 +99,8 @@ class Reader {
     SourceSpec s;
     bool kind_set = false;
     auto set_kind = [&](SourceSpec::Kind k, const At& v, bool is_path) {
-      if (kind_set) fail(v.node, v.path, "a source has exactly one of file, dir, environments, env");
+      if (kind_set)
+        fail(v.node, v.path, "a source has exactly one of file, dir, environments, env");
       kind_set = true;
       s.kind = k;
       if (is_path) {
@@ -256,11 +259,10 @@ class Reader {
            }
          });
     if (!have_namespaces) fail(root, "namespaces", "the file declares no namespaces");
-    // Each namespace persists under its own directory unless it names one.
+    // A namespace persists in <state_dir>/<namespace> (StateStore adds the
+    // name), under the daemon-wide directory unless it names its own.
     for (auto& ns : c.namespaces) {
-      if (ns.options.state_dir.empty() && !c.state_dir.empty()) {
-        ns.options.state_dir = (fs::path(c.state_dir) / ns.options.name).string();
-      }
+      if (ns.options.state_dir.empty()) ns.options.state_dir = c.state_dir;
     }
     return c;
   }

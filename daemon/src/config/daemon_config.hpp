@@ -30,14 +30,15 @@ struct DaemonConfig {
   std::string prefix;       // shm object prefix; "" = $SHMCONF_PREFIX or "shmconf"
   std::string socket_dir;   // control sockets <socket_dir>/<namespace>.sock; "" = default
   std::string state_dir;    // "" = none; a namespace persists in <state_dir>/<namespace>
+                            // (ServiceOptions::state_dir is this parent directory)
   std::string audit_log;    // "" = none
   std::string admin_group;  // "" = root and the daemon's user only
   std::optional<bool> watch;
   std::optional<unsigned> debounce_ms;
   std::optional<unsigned> poll_ms;
-  std::string log_level;       // "" = the command line's
-  std::string log_format;      // "" = the command line's
-  std::string metrics_listen;  // "" = off
+  std::string log_level;                    // "" = the command line's
+  std::string log_format;                   // "" = the command line's
+  std::string metrics_listen;               // "" = off
   std::vector<NamespaceConfig> namespaces;  // in file order, names unique
 };
 
