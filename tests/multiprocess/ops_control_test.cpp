@@ -41,7 +41,9 @@ class OpsControl : public OpsFixture {
   void SetUp() override {
     OpsFixture::SetUp();
     OpsWriteFile(source_, Config(5432));
-    StartDaemon({"--no-watch"});
+    // The config holds a literal secret on purpose (it must never reach the
+    // audit log); plaintext secrets are refused by default, so warn instead.
+    StartDaemon({"--no-watch", "--plaintext-secrets", "warn"});
     WaitLive();
   }
 
@@ -223,7 +225,7 @@ TEST_F(OpsControl, SetOverride_PublishedPersistedAcrossRestartAndUnsetReverts) {
   daemon_.Signal(SIGTERM);
   ASSERT_EQ(daemon_.WaitExit(), std::optional<int>(0));
   OpsUnlinkShm(prefix_);
-  StartDaemon({"--no-watch"});
+  StartDaemon({"--no-watch", "--plaintext-secrets", "warn"});
   WaitLive();
   EXPECT_EQ(Get("database.port"), "7000\n");
   // A reload re-reads the sources and applies the persisted override again.
