@@ -378,7 +378,8 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger, bool force) {
   ReloadOutcome out;
   out.from_version = live_version();
   std::vector<std::string> warnings;
-  std::vector<std::pair<std::string, double>> stages;  // load and validate; publish_tree adds its own
+  // Load and validate; publish_tree adds its own stages.
+  std::vector<std::pair<std::string, double>> stages;
   std::uint64_t attempted_hash = 0;
   force_ = force;
   try {
@@ -519,8 +520,7 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   }
   ++next_version_;
   const auto t_flip = std::chrono::steady_clock::now();
-  out.stages.emplace_back("build",
-                          std::chrono::duration<double>(t_flip - t_build).count());
+  out.stages.emplace_back("build", std::chrono::duration<double>(t_flip - t_build).count());
   publisher_->flip(*r.segment);
   out.stages.emplace_back("publish", ms_since(t_flip) / 1000.0);
   const auto t_persist = std::chrono::steady_clock::now();
