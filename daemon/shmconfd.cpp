@@ -137,8 +137,7 @@ class Daemon {
             [this, unit](const nlohmann::json& req, const sd::Peer& peer) {
               return handle(*unit, req, peer);
             });
-        sd::ops::log_info("control socket",
-                          {{"namespace", unit->name()}, {"path", unit->socket}});
+        sd::ops::log_info("control socket", {{"namespace", unit->name()}, {"path", unit->socket}});
       }
       if (!flags_.no_watch) {
         sd::FileWatcher::Options wo;
@@ -391,8 +390,7 @@ class Daemon {
       j["ok"] = service.has_live();
       if (!service.has_live()) j["error"] = "no snapshot is live";
       refresh_metrics();
-      const sd::ops::Health health =
-          metrics_.namespace_health(sd::ops::sample_namespace(service));
+      const sd::ops::Health health = metrics_.namespace_health(sd::ops::sample_namespace(service));
       j["healthy"] = health.ok;
       j["health"] = health.reason;
       if (http_) j["metrics_listen"] = http_->address();
