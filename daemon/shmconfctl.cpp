@@ -183,7 +183,8 @@ int main(int argc, char** argv) {
   schema_doc->add_option("schema", schema_path, "JSON Schema file")->required();
 
   auto* status = app.add_subcommand("status", "Daemon status: live version, last reload, sources");
-  status->add_flag("--json", c.json, "The daemon's status reply as JSON (\"healthy\" is the verdict)");
+  status->add_flag("--json", c.json,
+                   "The daemon's status reply as JSON (\"healthy\" is the verdict)");
   auto* metrics = app.add_subcommand(
       "metrics", "Print the daemon's Prometheus metrics (what --metrics-listen serves)");
   bool force = false;
@@ -358,8 +359,9 @@ int main(int argc, char** argv) {
       }
       if (reply.contains("healthy")) {
         std::cout << "health:       "
-                  << (reply.value("healthy", false) ? std::string("ok")
-                                                    : "UNHEALTHY: " + reply.value("health", std::string()))
+                  << (reply.value("healthy", false)
+                          ? std::string("ok")
+                          : "UNHEALTHY: " + reply.value("health", std::string()))
                   << "\n";
       }
     }
