@@ -296,7 +296,17 @@ int main(int argc, char** argv) {
       std::error_code ec;
       const std::string abs = std::filesystem::absolute(f, ec).string();
       sd::SourceSpec spec = sd::file_source(ec ? f : abs);
-      if (std::filesystem::is_directory(spec.path, ec)) spec.kind = sd::SourceSpec::Kind::kDirectory;
+      if (std::filesystem::is_directory(spec.path, ec)) {
+        // With --env E, a directory holding E.yaml (.yml, .json, .toml) is
+        // an environment overlay directory; any other is a conf.d.
+        spec.kind = sd::SourceSpec::Kind::kDirectory;
+        for (const char* ext : {".yaml", ".yml", ".json", ".toml"}) {
+          if (!environment.empty() &&
+              std::filesystem::is_regular_file(spec.path + "/" + environment + ext, ec)) {
+            spec.kind = sd::SourceSpec::Kind::kEnvironments;
+          }
+        }
+      }
       o.sources.push_back(std::move(spec));
     }
     o.schema = schema_path;
