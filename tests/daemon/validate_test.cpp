@@ -409,6 +409,10 @@ TEST_F(ValidateServiceTest, Reload_MinKeysAndEmpty_Refused) {
   EXPECT_EQ(out.error_kind, "guard");
   EXPECT_NE(out.error.find("empty"), std::string::npos) << out.error;
   EXPECT_TRUE(svc.reload("test", true).ok);  // forced: guards skipped
+  // The forced version stays live quietly: unchanged content is not refused.
+  out = svc.reload("test");
+  EXPECT_TRUE(out.ok) << out.error;
+  EXPECT_FALSE(out.published);
 }
 
 TEST_F(ValidateServiceTest, Publish_SensitiveNodesFlaggedAndRedacted) {
