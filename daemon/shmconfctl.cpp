@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "config/daemon_config.hpp"
 #include "control/client.hpp"
 #include "parse/parse.hpp"
 #include "publish/render.hpp"
@@ -37,6 +38,7 @@ constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
 
 struct Common {
+  std::string config;  // daemon configuration file: act on each of its namespaces
   std::string name;
   std::string socket;
   std::string prefix;
@@ -120,6 +122,53 @@ int finish(const Common& c, const nlohmann::json& reply) {
   return ok ? 0 : kExitFail;
 }
 
+// The daemon configuration file's namespaces (only --name's when given),
+// each as the Common of a single-namespace command: its name, its socket in
+// the file's socket_dir, the file's prefix. Without --config: just `c`.
+std::vector<Common> each_namespace(const Common& c, sd::DaemonConfig* config = nullptr) {
+  if (c.config.empty()) return {c};
+  sd::DaemonConfig d;
+  try {
+    d = sd::load_daemon_config(c.config);
+  } catch (const sd::ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    std::exit(kExitFail);
+  }
+  std::string dir = d.socket_dir;
+  if (dir.empty()) {
+    const char* r = std::getenv("RUNTIME_DIRECTORY");
+    dir = r && *r ? r : "/run/shmconf";
+  }
+  std::vector<Common> out;
+  for (const auto& ns : d.namespaces) {
+    if (!c.name.empty() && ns.options.name != c.name) continue;
+    Common one = c;
+    one.name = ns.options.name;
+    if (c.socket.empty()) one.socket = dir + "/" + one.name + ".sock";
+    if (c.prefix.empty()) one.prefix = d.prefix;
+    out.push_back(std::move(one));
+  }
+  if (out.empty()) {
+    std::cerr << "shmconfctl: " << c.config << " declares no namespace '" << c.name << "'\n";
+    std::exit(kExitUsage);
+  }
+  if (config) *config = std::move(d);
+  return out;
+}
+
+// Runs `one` for each namespace of --config (or once), with a heading per
+// namespace when there are several; the exit code is the worst one.
+template <class F>
+int for_each_namespace(const Common& c, F one) {
+  const std::vector<Common> all = each_namespace(c);
+  int rc = 0;
+  for (const Common& n : all) {
+    if (all.size() > 1 && !c.json) std::cout << "[" << n.name << "]\n";
+    rc = std::max(rc, one(n));
+  }
+  return rc;
+}
+
 sd::Value load_files(const std::vector<std::string>& files) {
   sd::Value merged = sd::Value::object();
   for (std::size_t i = 0; i < files.size(); ++i) {
@@ -133,7 +182,12 @@ sd::Value load_files(const std::vector<std::string>& files) {
 int main(int argc, char** argv) {
   CLI::App app{"shmconfctl: inspect and operate shmconf namespaces"};
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too ("reload --name app").
+  app.fallthrough();
   Common c;
+  app.add_option("--config", c.config,
+                 "Daemon configuration file (shmconfd.yaml): status, reload and validate act on "
+                 "each of its namespaces, or on --name's");
   app.add_option("--name,-n", c.name, "Namespace (default $SHMCONF_NAMESPACE)");
   app.add_option("--socket", c.socket,
                  "Control socket (default $SHMCONF_SOCKET or /run/shmconf/NAME.sock)");
@@ -167,7 +221,7 @@ int main(int argc, char** argv) {
       "validate",
       "Run the daemon's load and check pipeline on FILEs (later wins), publish nothing; exit 0 "
       "valid, 1 invalid, 2 usage");
-  validate->add_option("files", files, "Config files or conf.d directories")->required();
+  validate->add_option("files", files, "Config files or conf.d directories (or --config)");
   std::string schema_path, environment, out_format = "text", secrets_policy = "error";
   validate->add_option("--schema", schema_path, "JSON Schema (draft 7) to validate against");
   validate->add_option("--env", environment,
@@ -289,7 +343,46 @@ int main(int argc, char** argv) {
     std::cout << *r << "\n";
     return 0;
   }
+  if (validate->parsed() && !c.config.empty()) {
+    // Each namespace of the daemon configuration, exactly as shmconfd would
+    // load it; --env and --schema, when given, replace the file's.
+    if (!files.empty()) {
+      std::cerr << "shmconfctl: validate takes FILE... or --config, not both\n";
+      return kExitUsage;
+    }
+    sd::DaemonConfig config;
+    const std::vector<Common> all = each_namespace(c, &config);
+    bool valid = true;
+    nlohmann::json reports = nlohmann::json::array();
+    for (const auto& ns : config.namespaces) {
+      if (!c.name.empty() && ns.options.name != c.name) continue;
+      sd::ServiceOptions o = ns.options;
+      if (!environment.empty()) o.environment = environment;
+      if (!schema_path.empty()) o.schema = schema_path;
+      const sd::ValidationReport report = sd::validate_offline(o);
+      valid = valid && report.valid;
+      if (c.json || out_format == "json") {
+        nlohmann::json j = report.to_json();
+        j["namespace"] = o.name;
+        reports.push_back(std::move(j));
+      } else {
+        for (const auto& e : report.errors) std::cerr << o.name << ": " << e.text() << "\n";
+        for (const auto& w : report.warnings) {
+          std::cerr << o.name << ": warning: " << w.text() << "\n";
+        }
+        std::cout << o.name << ": " << (report.valid ? "valid" : "INVALID") << "\n";
+      }
+    }
+    if (c.json || out_format == "json") {
+      std::cout << nlohmann::json{{"valid", valid}, {"namespaces", reports}}.dump() << "\n";
+    }
+    return valid ? 0 : kExitFail;
+  }
   if (validate->parsed()) {
+    if (files.empty()) {
+      std::cerr << "shmconfctl: validate needs FILE... or --config FILE\n";
+      return kExitUsage;
+    }
     sd::ServiceOptions o;
     o.name = "validate";
     for (const std::string& f : files) {
@@ -384,9 +477,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (reload->parsed()) {
-    nlohmann::json req = {{"cmd", "reload"}};
-    if (force) req["force"] = true;
-    return finish(c, call(c, req));
+    return for_each_namespace(c, [&](const Common& n) {
+      nlohmann::json req = {{"cmd", "reload"}};
+      if (force) req["force"] = true;
+      return finish(n, call(n, req));
+    });
   }
   if (rollback->parsed()) {
     nlohmann::json req = {{"cmd", "rollback"}};

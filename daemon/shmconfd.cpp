@@ -524,8 +524,14 @@ Setup setup_from_config(Flags& f, const CLI::App& app) {
   const sd::DaemonConfig c = sd::load_daemon_config(f.config);
   auto given = [&](const char* flag) { return app.get_option(flag)->count() > 0; };
   if (!given("--prefix")) f.prefix = c.prefix;
+  // Under systemd, StateDirectory= and LogsDirectory= are the defaults.
+  const char* state_env = std::getenv("STATE_DIRECTORY");
+  const char* logs_env = std::getenv("LOGS_DIRECTORY");
   if (!given("--state-dir")) f.state_dir = c.state_dir;
+  const bool state_from_env = f.state_dir.empty() && state_env && *state_env;
+  if (state_from_env) f.state_dir = state_env;
   if (!given("--audit-log") && !c.audit_log.empty()) f.audit_log = c.audit_log;
+  if (f.audit_log.empty() && logs_env && *logs_env) f.audit_log = std::string(logs_env) + "/audit.log";
   if (!given("--admin-group") && !c.admin_group.empty()) f.admin_group = c.admin_group;
   if (!given("--debounce-ms") && c.debounce_ms) f.debounce_ms = *c.debounce_ms;
   if (!given("--poll-ms") && c.poll_ms) f.poll_ms = *c.poll_ms;
@@ -544,7 +550,9 @@ Setup setup_from_config(Flags& f, const CLI::App& app) {
   for (const sd::NamespaceConfig& ns : c.namespaces) {
     sd::ServiceOptions opts = ns.options;
     opts.prefix = prefix;
-    if (given("--state-dir")) opts.state_dir = absolute_or_empty(f.state_dir);
+    if (given("--state-dir") || (state_from_env && opts.state_dir.empty())) {
+      opts.state_dir = absolute_or_empty(f.state_dir);
+    }
     opts.access.group = group_or_throw(ns.group, "namespace " + opts.name);
     std::string socket;
     if (!socket_dir.empty()) socket = ensure_socket_dir(socket_dir + "/" + opts.name + ".sock");

@@ -119,6 +119,60 @@ TEST_F(ConfigFileTest, RejectedReloadInOneNamespace_LeavesTheOtherAlone) {
   EXPECT_EQ(call("app", {{"cmd", "reload"}}).value("ok", false), true);
 }
 
+TEST_F(ConfigFileTest, CtlConfigReload_ReloadsEveryNamespaceAndFailsOnARejection) {
+  write_source("app.yaml", "v: 1\n");
+  write_source("billing.json", R"({"v": 1})");
+  write_config("watch: false\n");
+  run_config_daemon();
+  auto app = client("app");
+  auto billing = client("billing");
+
+  write_source("app.yaml", "v: 2\n");
+  write_source("billing.json", R"({"v": 2})");
+  const CtlResult ok = ctl_raw({"reload", "--config", path("shmconfd.yaml")});
+  EXPECT_EQ(ok.code, 0) << ok;
+  EXPECT_TRUE(contains(ok.out, "[app]") && contains(ok.out, "[billing]")) << ok;
+  EXPECT_EQ(app.version(), 2u);
+  EXPECT_EQ(billing.version(), 2u);
+
+  // One rejected namespace fails the whole command (systemctl reload says
+  // so); the other one still reloads.
+  write_source("app.yaml", "v: 3\n");
+  write_source("billing.json", R"({"v": )");
+  const CtlResult bad = ctl_raw({"reload", "--config", path("shmconfd.yaml")});
+  EXPECT_EQ(bad.code, 1) << bad;
+  EXPECT_TRUE(has_position(bad.err, path("billing.json"))) << bad;
+  EXPECT_EQ(app.version(), 3u);
+  EXPECT_EQ(billing.version(), 2u);
+
+  // --name picks one namespace of the file.
+  write_source("billing.json", R"({"v": 4})");
+  EXPECT_EQ(ctl_raw({"reload", "--config", path("shmconfd.yaml"), "--name", "billing"}).code, 0);
+  EXPECT_EQ(billing.version(), 3u);
+  EXPECT_EQ(ctl_raw({"reload", "--config", path("shmconfd.yaml"), "--name", "nope"}).code, 2);
+}
+
+TEST_F(ConfigFileTest, CtlValidateConfig_ExitCodesAndJson) {
+  write_source("app.yaml", "v: 1\n");
+  write_source("billing.json", R"({"v": 1})");
+  write_config();
+  const CtlResult ok = ctl_raw({"validate", "--config", path("shmconfd.yaml"), "--format", "json"});
+  EXPECT_EQ(ok.code, 0) << ok;
+  const auto j = nlohmann::json::parse(ok.out);
+  EXPECT_TRUE(j.value("valid", false)) << ok;
+  EXPECT_EQ(j["namespaces"].size(), 2u) << ok;
+
+  write_source("billing.json", R"({"v": )");
+  const CtlResult bad = ctl_raw({"validate", "--config", path("shmconfd.yaml")});
+  EXPECT_EQ(bad.code, 1) << bad;
+  EXPECT_TRUE(contains(bad.err, "billing: " + path("billing.json") + ":1:")) << bad;
+  EXPECT_TRUE(contains(bad.out, "app: valid")) << bad;
+
+  write_source("shmconfd.yaml", "namespaces: {}\n");
+  EXPECT_EQ(ctl_raw({"validate", "--config", path("shmconfd.yaml")}).code, 1);
+  EXPECT_EQ(ctl_raw({"validate"}).code, 2);
+}
+
 TEST_F(ConfigFileTest, BrokenConfigFile_DaemonRefusesToStartWithThePosition) {
   write_source("app.yaml", "v: 1\n");
   write_source("shmconfd.yaml",

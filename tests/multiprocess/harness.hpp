@@ -511,12 +511,18 @@ class MultiProcessTest : public ::testing::Test {
 
   // Runs shmconfctl with --name, --prefix and --socket of this test.
   CtlResult ctl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {SHMCONFCTL_BIN, "--name",   ns_,    "--prefix",
-                                     prefix_,        "--socket", socket_};
+    std::vector<std::string> argv = {"--name", ns_, "--prefix", prefix_, "--socket", socket_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return ctl_raw(argv);
+  }
+
+  // Runs shmconfctl with exactly `args` (and SHMCONF_PREFIX of this test).
+  CtlResult ctl_raw(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {SHMCONFCTL_BIN};
     argv.insert(argv.end(), args.begin(), args.end());
     auto [out_r, out_w] = make_pipe();
     auto [err_r, err_w] = make_pipe();
-    Process p = spawn(argv, child_env({}), out_w.get(), err_w.get());
+    Process p = spawn(argv, child_env({"SHMCONF_PREFIX=" + prefix_}), out_w.get(), err_w.get());
     out_w.reset();
     err_w.reset();
     CtlResult r;

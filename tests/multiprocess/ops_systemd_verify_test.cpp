@@ -88,7 +88,7 @@ TEST_F(OpsSystemdUnits, Template_VerifiesClean) {
   Verify(units, "shmconfd@.service");
 }
 
-TEST_F(OpsSystemdUnits, SingleNamespaceUnit_VerifiesClean) {
+TEST_F(OpsSystemdUnits, ConfigFileUnit_VerifiesClean) {
   const fs::path units = dir_ / "units";
   fs::create_directories(units);
   OpsWriteFile(units / "shmconfd.service", WithBuiltBinaries(Unit("shmconfd.service")));
@@ -143,7 +143,9 @@ std::vector<std::string> Expand(const std::string& line, const fs::path& root,
 }
 
 // ExecStart= and ExecReload= of each unit, run for real: the daemon accepts
-// the flags, and shmconfctl finds the socket where ExecStart= put it.
+// the flags (shmconfd@.service) or the configuration file (shmconfd.service,
+// with the directories systemd passes in $RUNTIME_DIRECTORY and friends),
+// and shmconfctl finds the socket where the daemon put it.
 TEST_F(OpsSystemdUnits, ExecLines_RunTheRealBinaries) {
   // SHMCONFD_ARGS as the example env file sets it, minus the admin group
   // (need not exist on a test host), with the source under our directory.
@@ -163,24 +165,34 @@ TEST_F(OpsSystemdUnits, ExecLines_RunTheRealBinaries) {
     for (const char* d : {"run/shmconf", "var/lib/shmconf", "var/log/shmconf"}) {
       fs::create_directories(root / d);
     }
-    const std::string unit = Unit(name);
+    // The configuration file the packaged example describes, for our source.
+    fs::create_directories(root / "etc/shmconf");
+    OpsWriteFile(root / "etc/shmconf/shmconfd.yaml",
+                 "namespaces:\n  app:\n    sources:\n      - file: " + source_.string() + "\n");
+    const std::string unit =
+        Replace(Unit(name), "/etc/shmconf/shmconfd.yaml", (root / "etc/shmconf/shmconfd.yaml").string());
     ASSERT_EQ(Values(unit, "ExecStart").size(), 1u);
     const auto start = Expand(Values(unit, "ExecStart")[0], root, args);
     const auto reload = Expand(Values(unit, "ExecReload")[0], root, args);
+    const std::vector<std::string> env = {"SHMCONF_PREFIX=" + prefix_,
+                                          "RUNTIME_DIRECTORY=" + (root / "run/shmconf").string(),
+                                          "STATE_DIRECTORY=" + (root / "var/lib/shmconf").string(),
+                                          "LOGS_DIRECTORY=" + (root / "var/log/shmconf").string()};
+    const bool config_unit = std::string(name) == "shmconfd.service";
 
     OpsDaemon d;
-    d.Start(std::vector<std::string>(start.begin() + 1, start.end()), {"SHMCONF_PREFIX=" + prefix_},
-            dir_ / "unit-daemon.log");
+    d.Start(std::vector<std::string>(start.begin() + 1, start.end()), env, dir_ / "unit-daemon.log");
     const fs::path sock = root / "run/shmconf/app.sock";
     ASSERT_TRUE(OpsWaitUntil([&] {
       auto s = OpsCall(sock, {{"cmd", "status"}});
       return s && s->value("ok", false);
     })) << OpsReadFile(dir_ / "unit-daemon.log");
 
-    const auto r = OpsRun(reload, {"SHMCONF_PREFIX=" + prefix_});
+    const auto r = OpsRun(reload, env);
     EXPECT_EQ(r.rc, 0) << OpsDescribe(r);
     EXPECT_TRUE(fs::exists(root / "var/lib/shmconf/app/state.json"));
-    EXPECT_TRUE(fs::exists(root / "var/log/shmconf/app-audit.log"));
+    EXPECT_TRUE(fs::exists(root / (config_unit ? "var/log/shmconf/audit.log"
+                                               : "var/log/shmconf/app-audit.log")));
 
     d.Signal(SIGTERM);
     EXPECT_EQ(d.WaitExit(), std::optional<int>(0));
