@@ -536,9 +536,13 @@ Setup setup_from_config(Flags& f, const CLI::App& app) {
   if (!given("--debounce-ms") && c.debounce_ms) f.debounce_ms = *c.debounce_ms;
   if (!given("--poll-ms") && c.poll_ms) f.poll_ms = *c.poll_ms;
   if (!given("--no-watch") && c.watch) f.no_watch = !*c.watch;
-  if (!given("--log-level") && !c.log_level.empty()) {
-    f.log_level = c.log_level;
-    spdlog::set_level(spdlog::level::from_str(f.log_level));
+  if (!given("--log-level") && !c.log_level.empty()) f.log_level = c.log_level;
+  if (!given("--log-format") && !c.log_format.empty()) f.log_format = c.log_format;
+  sd::ops::init_logging(sd::ops::parse_log_format(f.log_format), sd::ops::stderr_is_journal(),
+                        spdlog::level::from_str(f.log_level));
+  if (!given("--metrics-listen") && !c.metrics_listen.empty()) {
+    f.metrics_listen = c.metrics_listen;
+    (void)sd::ops::parse_listen_address(f.metrics_listen, f.metrics_listen_any);  // or throws
   }
   std::string socket_dir = c.socket_dir.empty() ? default_socket_dir() : c.socket_dir;
   if (given("--socket")) {
