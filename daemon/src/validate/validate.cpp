@@ -159,15 +159,6 @@ bool extends(const std::vector<std::string>& longer, const std::vector<std::stri
   return longer.size() > prefix.size() && std::equal(prefix.begin(), prefix.end(), longer.begin());
 }
 
-std::string lowered_name(std::string_view name) {
-  std::string n;
-  for (char c : name) {
-    if (c == '_' || c == '-') continue;
-    n.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  }
-  return n;
-}
-
 void count_leaves_into(const Value& v, std::size_t* n) {
   if (v.type == Type::kObject) {
     if (v.fields.empty()) ++*n;
@@ -180,21 +171,56 @@ void count_leaves_into(const Value& v, std::size_t* n) {
   }
 }
 
-void collect_into(const SensitiveKeys& keys, const Value& v, const std::string& path,
-                  const std::string& pattern, std::string_view name, bool inherited,
-                  std::set<std::string>* out) {
-  const bool sensitive = inherited || wants_redaction(keys, pattern, name);
-  if (sensitive && !path.empty()) out->insert(path);
+// One step of a key path: a member name, or an array index.
+struct PathPart {
+  std::string_view name;
+  std::size_t index = 0;
+  bool is_index = false;
+};
+
+// "a.b[2].c" (or, with `pattern`, "a.b[].c").
+std::string path_of(const std::vector<PathPart>& parts, bool pattern = false) {
+  std::string out;
+  for (const PathPart& p : parts) {
+    if (p.is_index) {
+      out += pattern ? "[]" : "[" + std::to_string(p.index) + "]";
+    } else {
+      if (!out.empty()) out += '.';
+      out += p.name;
+    }
+  }
+  return out;
+}
+
+// Walks `v` depth-first, calling fn(value, parts, sensitive) for every node.
+// A reload walks every node, so nothing is allocated per node unless the
+// schema marks keys (then each node's pattern is built to look it up).
+template <class Fn>
+void walk_sensitive(const SensitiveKeys& keys, bool patterns, const Value& v,
+                    std::vector<PathPart>& parts, std::string_view name, bool inherited, Fn& fn) {
+  const bool sensitive =
+      inherited || (!name.empty() && (is_sensitive_name(name) ||
+                                      (patterns && keys.is_sensitive(path_of(parts, true), name))));
+  fn(v, parts, sensitive);
   if (v.type == Type::kObject) {
     for (const auto& [k, c] : v.fields) {
-      collect_into(keys, c, join_path(path, k), pattern_child(pattern, k), k, sensitive, out);
+      parts.push_back({k, 0, false});
+      walk_sensitive(keys, patterns, c, parts, k, sensitive, fn);
+      parts.pop_back();
     }
   } else if (v.type == Type::kArray) {
     for (std::size_t i = 0; i < v.items.size(); ++i) {
-      collect_into(keys, v.items[i], index_path(path, i), pattern_item(pattern), name, sensitive,
-                   out);
+      parts.push_back({{}, i, true});
+      walk_sensitive(keys, patterns, v.items[i], parts, name, sensitive, fn);
+      parts.pop_back();
     }
   }
+}
+
+template <class Fn>
+void walk_sensitive(const SensitiveKeys& keys, const Value& root, Fn fn) {
+  std::vector<PathPart> parts;
+  walk_sensitive(keys, keys.uses_patterns(), root, parts, "", false, fn);
 }
 
 nlohmann::json redact_into(const SensitiveKeys& keys, const Value& v, const std::string& pattern,
@@ -211,33 +237,6 @@ nlohmann::json redact_into(const SensitiveKeys& keys, const Value& v, const std:
     return out;
   }
   return nlohmann::json::parse(to_json(v));
-}
-
-void secrets_into(const SensitiveKeys& keys, const Value& v, const SourceList& names,
-                  const std::string& path, const std::string& pattern, std::string_view name,
-                  bool inherited, SecretPolicy policy, std::vector<ValidationIssue>* out) {
-  const bool sensitive = inherited || wants_redaction(keys, pattern, name);
-  // A value from an environment variable already lives outside the files.
-  const bool from_env =
-      v.origin.source < names.size() && names[v.origin.source].rfind("env:", 0) == 0;
-  if (sensitive && !from_env && v.type == Type::kString && v.s.find("${") == std::string::npos) {
-    ValidationIssue i = issue_at("secret", v, names, path,
-                                 "sensitive key holds a plaintext secret; use a ${...} reference "
-                                 "(environment variable, file or credential)");
-    i.warning = policy == SecretPolicy::kWarn;
-    out->push_back(std::move(i));
-  }
-  if (v.type == Type::kObject) {
-    for (const auto& [k, c] : v.fields) {
-      secrets_into(keys, c, names, join_path(path, k), pattern_child(pattern, k), k, sensitive,
-                   policy, out);
-    }
-  } else if (v.type == Type::kArray) {
-    for (std::size_t i = 0; i < v.items.size(); ++i) {
-      secrets_into(keys, v.items[i], names, index_path(path, i), pattern_item(pattern), name,
-                   sensitive, policy, out);
-    }
-  }
 }
 
 std::string read_file_text(const std::string& path) {
@@ -301,9 +300,17 @@ bool is_sensitive_name(std::string_view name) {
   static constexpr std::string_view kPatterns[] = {"password",   "passwd",     "secret",
                                                    "secretkey",  "token",      "apikey",
                                                    "privatekey", "credential", "credentials"};
-  const std::string n = lowered_name(name);
+  // The last 16 letters of the name, lowered, '_' and '-' dropped: enough
+  // for the longest pattern, and no allocation (this runs for every key).
+  char buf[16];
+  std::size_t n = 0;
+  for (auto it = name.rbegin(); it != name.rend() && n < sizeof buf; ++it) {
+    if (*it == '_' || *it == '-') continue;
+    buf[sizeof buf - 1 - n++] = static_cast<char>(std::tolower(static_cast<unsigned char>(*it)));
+  }
+  const std::string_view tail(buf + sizeof buf - n, n);
   for (std::string_view p : kPatterns) {
-    if (n.size() >= p.size() && n.compare(n.size() - p.size(), p.size(), p) == 0) return true;
+    if (tail.size() >= p.size() && tail.substr(tail.size() - p.size()) == p) return true;
   }
   return false;
 }
@@ -313,9 +320,16 @@ bool SensitiveKeys::is_sensitive(const std::string& pattern, std::string_view na
   return schema_ != nullptr && schema_->marks_sensitive(pattern);
 }
 
+bool SensitiveKeys::uses_patterns() const {
+  return schema_ != nullptr && schema_->marks_any_sensitive();
+}
+
 std::set<std::string> SensitiveKeys::collect(const Value& root) const {
   std::set<std::string> out;
-  collect_into(*this, root, "", "", "", false, &out);
+  walk_sensitive(*this, root,
+                 [&](const Value&, const std::vector<PathPart>& parts, bool sensitive) {
+                   if (sensitive && !parts.empty()) out.insert(path_of(parts));
+                 });
   return out;
 }
 
@@ -326,7 +340,18 @@ std::vector<ValidationIssue> check_plaintext_secrets(const Value& layer, const S
                                                      SecretPolicy policy) {
   std::vector<ValidationIssue> out;
   if (policy == SecretPolicy::kAllow) return out;
-  secrets_into(keys, layer, names, "", "", "", false, policy, &out);
+  walk_sensitive(
+      keys, layer, [&](const Value& v, const std::vector<PathPart>& parts, bool sensitive) {
+        if (!sensitive || v.type != Type::kString || v.s.find("${") != std::string::npos) return;
+        // A value from an environment variable already lives outside the files.
+        if (v.origin.source < names.size() && names[v.origin.source].rfind("env:", 0) == 0) return;
+        ValidationIssue i =
+            issue_at("secret", v, names, path_of(parts),
+                     "sensitive key holds a plaintext secret; use a ${...} reference "
+                     "(environment variable, file or credential)");
+        i.warning = policy == SecretPolicy::kWarn;
+        out.push_back(std::move(i));
+      });
   return out;
 }
 

@@ -81,6 +81,7 @@ class Schema {
   // True when the schema marks `pattern` (a key path with array indices
   // written as "[]": "servers[].token") "x-sensitive": true.
   bool marks_sensitive(const std::string& pattern) const;
+  bool marks_any_sensitive() const { return !sensitive_.empty(); }
   const nlohmann::json& document() const { return doc_; }
   const std::string& path() const { return path_; }
 
@@ -102,6 +103,8 @@ class SensitiveKeys {
       : schema_(std::move(schema)) {}
   // `pattern` as in Schema::marks_sensitive, `name` its last component.
   bool is_sensitive(const std::string& pattern, std::string_view name) const;
+  // The schema marks some key "x-sensitive": patterns must be tracked.
+  bool uses_patterns() const;
   // Full key paths ("a.b", "servers[2].token") of every sensitive value in
   // `root`, descendants of sensitive containers included.
   std::set<std::string> collect(const Value& root) const;
