@@ -241,5 +241,24 @@ TEST_F(OpsControl, SetOverride_PublishedPersistedAcrossRestartAndUnsetReverts) {
   EXPECT_EQ(r.rc, 1) << "unset of an absent override: " << OpsDescribe(r);
 }
 
+// --show-secrets on a socket command is honoured only for authorised peers.
+TEST_F(OpsControl, ShowSecrets_HonouredOnlyForAuthorisedPeers) {
+  const std::string secret = "ovr-" + prefix_ + "-5ec7e7";
+  auto r = Ctl({"set", "service.secret_token", secret});  // plaintext: a warning here
+  ASSERT_EQ(r.rc, 0) << OpsDescribe(r);
+  OpenSocketToNobody();
+  for (const auto& cmd : std::vector<std::vector<std::string>>{
+           {"--show-secrets", "--json", "status"}, {"--show-secrets", "--json", "diff", "1", "2"}}) {
+    r = CtlAsNobody(cmd);
+    EXPECT_EQ(r.rc, 0) << OpsDescribe(r);
+    EXPECT_EQ((r.out + r.err).find(secret), std::string::npos) << OpsDescribe(r);
+    EXPECT_NE(r.out.find("<redacted>"), std::string::npos) << OpsDescribe(r);
+    r = Ctl(cmd);  // root: authorised
+    EXPECT_EQ(r.rc, 0) << OpsDescribe(r);
+    EXPECT_NE(r.out.find(secret), std::string::npos) << OpsDescribe(r);
+  }
+  EXPECT_EQ(OpsReadFile(audit_).find(secret), std::string::npos);
+}
+
 }  // namespace
 }  // namespace shmconf::ops_test

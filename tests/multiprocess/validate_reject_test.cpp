@@ -129,5 +129,53 @@ TEST_F(ValidateRejectTest, Secret_RedactedEverywhereUnlessShowSecrets) {
   EXPECT_FALSE(contains(read_text(d.log), secret));
 }
 
+TEST_F(ValidateRejectTest, ValidateCli_ExitCodesAndJson) {
+  EXPECT_EQ(ctl({"validate", "--schema", path("schema.json"), path("config.yaml")}).code, 0);
+
+  write_source("bad.yaml", "database:\n  host: db\n  port: 0\n  password: hunter2\n");
+  CtlResult r = ctl({"validate", "--schema", path("schema.json"), path("bad.yaml")});
+  EXPECT_EQ(r.code, 1) << r;
+  EXPECT_TRUE(contains(r.err, path("bad.yaml") + ":3:9: database.port: ")) << r;
+
+  r = ctl({"validate", "--format", "json", "--plaintext-secrets", "warn", path("bad.yaml")});
+  EXPECT_EQ(r.code, 0) << r;  // no schema; the plaintext secret only warns
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["valid"].get<bool>());
+  ASSERT_EQ(j["warnings"].size(), 1u) << r;
+  EXPECT_EQ(j["warnings"][0]["kind"], "secret");
+  EXPECT_EQ(j["warnings"][0]["key"], "database.password");
+  EXPECT_EQ(j["warnings"][0]["line"], 4);
+
+  r = ctl({"validate", "--format", "json", path("bad.yaml")});
+  EXPECT_EQ(r.code, 1) << r;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(j["valid"].get<bool>());
+  EXPECT_EQ(j["errors"][0]["kind"], "secret");
+  EXPECT_EQ(j["errors"][0]["file"], path("bad.yaml"));
+  EXPECT_EQ(j["errors"][0]["column"], 13);
+
+  EXPECT_EQ(ctl({"validate"}).code, 2);                                       // no files
+  EXPECT_EQ(ctl({"validate", "--format", "xml", path("bad.yaml")}).code, 2);  // bad flag value
+  EXPECT_EQ(ctl({"validate", path("missing.yaml")}).code, 1);                 // a missing source
+}
+
+TEST_F(ValidateRejectTest, SchemaDoc_MarkdownRowsForTheExampleSchema) {
+  const std::string schema =
+      std::string(SHMCONF_TEST_DATA) + "/../../examples/config/app.schema.json";
+  const CtlResult r = ctl({"schema-doc", schema});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_TRUE(contains(r.out, "| key | type | default | required | sensitive | description |"));
+  EXPECT_TRUE(contains(r.out, "| `database.port` | integer | `5432` | yes | no | TCP port. |"))
+      << r.out;
+  EXPECT_TRUE(contains(r.out, "| `database.dsn` | string |  | no | yes |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| `servers[].weight` | integer | `1` | no | no |")) << r.out;
+  // The example configuration satisfies its schema.
+  const std::string dir = std::string(SHMCONF_TEST_DATA) + "/../../examples/config/";
+  const CtlResult v =
+      ctl({"validate", "--schema", schema, dir + "app.yaml", dir + "override.json"});
+  EXPECT_EQ(v.code, 0) << v;
+  EXPECT_EQ(ctl({"schema-doc", path("missing.json")}).code, 1);
+}
+
 }  // namespace
 }  // namespace shmconf::mptest
