@@ -230,6 +230,25 @@ TEST_F(ValidateTest, Guards_EmptyMinKeysAndChangePercent) {
   EXPECT_TRUE(check_change_guard(88, 0, g).empty());  // nothing live: nothing to compare
 }
 
+TEST_F(ValidateTest, Schema_RecursiveRefs_LoadAndValidateQuickly) {
+  // A tree type: every node's children are nodes. Four branches per level
+  // would be 4^64 walks without the ref guard.
+  const auto schema = Schema::parse(R"({
+    "definitions": {"node": {"type": "object", "properties": {
+      "a": {"$ref": "#/definitions/node"}, "b": {"$ref": "#/definitions/node"},
+      "c": {"$ref": "#/definitions/node"}, "token": {"type": "string", "x-sensitive": true},
+      "n": {"type": "integer"}}}},
+    "$ref": "#/definitions/node"})",
+                                    "tree.json");
+  SourceList names;
+  const Value v = load({write("t.yaml", "a:\n  b:\n    n: x\n")}, &names);
+  const auto issues = schema->validate(v, names);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].key, "a.b.n");
+  EXPECT_TRUE(schema->marks_sensitive("token"));
+  EXPECT_FALSE(schema_markdown(*schema).empty());
+}
+
 TEST_F(ValidateTest, SchemaDoc_RowsForNestedKeysAndArrays) {
   const auto schema = Schema::parse(kSchema, "schema.json");
   const std::string md = schema_markdown(*schema);

@@ -55,20 +55,31 @@ bool wants_redaction(const SensitiveKeys& keys, const std::string& pattern, std:
   return !name.empty() && keys.is_sensitive(pattern, name);
 }
 
+// Bounds a walk of a schema: a recursive "$ref" (a tree type referring to
+// itself) is followed once per path, and a schema of many branching refs
+// stops after kMaxSchemaNodes visits instead of taking exponential time.
+constexpr std::size_t kMaxSchemaNodes = 100000;
+struct SchemaWalk {
+  std::vector<std::string> refs;  // "$ref"s on the current path
+  std::size_t visits = 0;
+};
+
 // Walks a schema document, calling `fn(pattern, schema_node, name)` for the
 // root and every property and item schema reachable from it. Local "$ref"s
 // ("#/definitions/x") are followed, bounded by depth.
 template <class Fn>
 void walk_schema(const nlohmann::json& root, const nlohmann::json& node, const std::string& pattern,
-                 std::string_view name, unsigned depth, Fn& fn) {
-  if (!node.is_object() || depth > kMaxSchemaDepth) return;
+                 std::string_view name, unsigned depth, SchemaWalk& w, Fn& fn) {
+  if (!node.is_object() || depth > kMaxSchemaDepth || ++w.visits > kMaxSchemaNodes) return;
   fn(pattern, node, name);
   if (auto ref = node.find("$ref"); ref != node.end() && ref->is_string()) {
     const std::string r = ref->get<std::string>();
-    if (r.rfind("#", 0) == 0) {
+    if (r.rfind("#", 0) == 0 && std::find(w.refs.begin(), w.refs.end(), r) == w.refs.end()) {
       try {
         const auto& target = root.at(nlohmann::json::json_pointer(r.substr(1)));
-        walk_schema(root, target, pattern, name, depth + 1, fn);
+        w.refs.push_back(r);
+        walk_schema(root, target, pattern, name, depth + 1, w, fn);
+        w.refs.pop_back();
       } catch (const nlohmann::json::exception&) {
         // An unresolvable ref is reported by the schema parser.
       }
@@ -76,22 +87,28 @@ void walk_schema(const nlohmann::json& root, const nlohmann::json& node, const s
   }
   if (auto props = node.find("properties"); props != node.end() && props->is_object()) {
     for (const auto& [k, sub] : props->items()) {
-      walk_schema(root, sub, pattern_child(pattern, k), k, depth + 1, fn);
+      walk_schema(root, sub, pattern_child(pattern, k), k, depth + 1, w, fn);
     }
   }
   if (auto items = node.find("items"); items != node.end()) {
     if (items->is_object()) {
-      walk_schema(root, *items, pattern_item(pattern), name, depth + 1, fn);
+      walk_schema(root, *items, pattern_item(pattern), name, depth + 1, w, fn);
     } else if (items->is_array()) {
       for (const auto& sub : *items)
-        walk_schema(root, sub, pattern_item(pattern), name, depth + 1, fn);
+        walk_schema(root, sub, pattern_item(pattern), name, depth + 1, w, fn);
     }
   }
   for (const char* group : {"allOf", "anyOf", "oneOf"}) {
     if (auto g = node.find(group); g != node.end() && g->is_array()) {
-      for (const auto& sub : *g) walk_schema(root, sub, pattern, name, depth + 1, fn);
+      for (const auto& sub : *g) walk_schema(root, sub, pattern, name, depth + 1, w, fn);
     }
   }
+}
+
+template <class Fn>
+void walk_schema(const nlohmann::json& doc, Fn& fn) {
+  SchemaWalk w;
+  walk_schema(doc, doc, "", "", 0, w, fn);
 }
 
 // Display path of a valijson context (["<root>", "[database]", "[port]"])
@@ -409,7 +426,7 @@ std::shared_ptr<const Schema> Schema::parse(const std::string& text,
       s->sensitive_.insert(pattern);
     }
   };
-  walk_schema(s->doc_, s->doc_, "", "", 0, mark);
+  walk_schema(s->doc_, mark);
   return s;
 }
 
@@ -574,7 +591,7 @@ std::string schema_markdown(const Schema& schema) {
       }
     }
   };
-  walk_schema(doc, doc, "", "", 0, req);
+  walk_schema(doc, req);
   std::set<std::string> seen;
   auto row = [&](const std::string& pattern, const nlohmann::json& node, std::string_view name) {
     if (pattern.empty() || !seen.insert(pattern).second) return;
@@ -587,7 +604,7 @@ std::string schema_markdown(const Schema& schema) {
            " | " + (required.count(pattern) ? "yes" : "no") + " | " + (sensitive ? "yes" : "no") +
            " | " + md_cell(desc) + " |\n";
   };
-  walk_schema(doc, doc, "", "", 0, row);
+  walk_schema(doc, row);
   return out;
 }
 
