@@ -249,6 +249,23 @@ TEST_F(ValidateTest, Schema_RecursiveRefs_LoadAndValidateQuickly) {
   EXPECT_FALSE(schema_markdown(*schema).empty());
 }
 
+TEST_F(ValidateTest, Schema_PatternOnLongStrings_NoCrashBoundedLength) {
+  const auto schema = Schema::parse(
+      R"({"properties": {"cert": {"type": "string", "pattern": "^([A-Za-z0-9+/=]|\\n)*$"}}})",
+      "p.json");
+  SourceList names{"file:x.json"};
+  Value v = Value::object();
+  v.fields["cert"] = Value::string(std::string(64u << 10, 'A'), Origin{0, 1, 9});
+  EXPECT_TRUE(schema->validate(v, names).empty());  // would overflow an 8 MiB stack
+  v.fields["cert"].s += "!";
+  EXPECT_EQ(schema->validate(v, names).size(), 1u);
+  v.fields["cert"].s.assign(300u << 10, 'A');
+  const auto issues = schema->validate(v, names);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].text().rfind("x.json:1:9: cert: string of 307200 bytes is longer", 0), 0u)
+      << issues[0].text();
+}
+
 TEST_F(ValidateTest, SchemaDoc_RowsForNestedKeysAndArrays) {
   const auto schema = Schema::parse(kSchema, "schema.json");
   const std::string md = schema_markdown(*schema);

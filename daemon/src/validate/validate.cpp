@@ -4,8 +4,11 @@
 // exceptions are enabled; a broken schema file must be an error, not a
 // crash. This is the only translation unit that includes valijson.
 #define VALIJSON_USE_EXCEPTIONS 1
+#include <pthread.h>
+
 #include <algorithm>
 #include <cctype>
+#include <exception>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -22,6 +25,10 @@ namespace {
 
 constexpr std::string_view kRedacted = "<redacted>";
 constexpr unsigned kMaxSchemaDepth = 64;
+// The validator's thread stack, reserved, touched only as deep as it goes.
+// std::regex needs about 300 bytes of stack per character it matches.
+constexpr std::size_t kValidatorStack = 256u << 20;
+constexpr std::size_t kMaxPatternSubject = 256u << 10;
 
 // Source names are "file:/etc/app/base.yaml", "env:APP_", "override": a
 // file is shown by its path, as parse errors show it.
@@ -427,6 +434,7 @@ std::shared_ptr<const Schema> Schema::parse(const std::string& text,
     }
   };
   walk_schema(s->doc_, mark);
+  s->uses_pattern_ = text.find("\"pattern") != std::string::npos;  // also patternProperties
   return s;
 }
 
@@ -435,12 +443,59 @@ bool Schema::marks_sensitive(const std::string& pattern) const {
 }
 
 std::vector<ValidationIssue> Schema::validate(const Value& root, const SourceList& names) const {
+  std::vector<ValidationIssue> out;
+  if (uses_pattern_) {
+    // std::regex recurses once per character: refuse what a big stack
+    // cannot match, rather than crash the daemon on it.
+    walk_sensitive(
+        SensitiveKeys(), root, [&](const Value& v, const std::vector<PathPart>& parts, bool) {
+          if (v.type == Type::kString && v.s.size() > kMaxPatternSubject) {
+            out.push_back(
+                issue_at("schema", v, names, path_of(parts),
+                         "string of " + std::to_string(v.s.size()) +
+                             " bytes is longer than a schema with \"pattern\" can check (" +
+                             std::to_string(kMaxPatternSubject) + " bytes)"));
+          }
+        });
+    if (!out.empty()) return out;
+  }
   const nlohmann::json doc = nlohmann::json::parse(to_json(root));
   valijson::Validator validator;
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter target(doc);
-  std::vector<ValidationIssue> out;
-  if (validator.validate(impl_->schema, target, &results)) return out;
+  bool valid = false;
+  // valijson recurses with the tree and std::regex with each string it
+  // matches: run it on a thread with a stack large enough for both.
+  struct Job {
+    valijson::Validator* validator;
+    const valijson::Schema* schema;
+    const valijson::adapters::NlohmannJsonAdapter* target;
+    valijson::ValidationResults* results;
+    bool* valid;
+    std::exception_ptr error;
+  } job{&validator, &impl_->schema, &target, &results, &valid, nullptr};
+  auto run = [](void* arg) -> void* {
+    auto* j = static_cast<Job*>(arg);
+    try {
+      *j->valid = j->validator->validate(*j->schema, *j->target, j->results);
+    } catch (...) {
+      j->error = std::current_exception();
+    }
+    return nullptr;
+  };
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kValidatorStack);
+  pthread_t thread;
+  const int rc = pthread_create(&thread, &attr, run, &job);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    run(&job);  // no thread: validate here, with this thread's stack
+  } else {
+    pthread_join(thread, nullptr);
+  }
+  if (job.error) std::rethrow_exception(job.error);
+  if (valid) return out;
 
   std::vector<valijson::ValidationResults::Error> errors(results.begin(), results.end());
   for (const auto& e : errors) {

@@ -92,6 +92,7 @@ class Schema {
   nlohmann::json doc_;
   std::string path_;
   std::set<std::string> sensitive_;  // patterns
+  bool uses_pattern_ = false;        // "pattern" or "patternProperties" somewhere
 };
 
 // Which keys of a tree are sensitive: the schema's "x-sensitive" keys and
