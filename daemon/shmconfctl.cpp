@@ -319,6 +319,18 @@ int main(int argc, char** argv) {
     j["value"] = sd::node_to_json(*snap.view(), n, {c.show_secrets});
     j["version"] = snap.version();
     j["origin"] = sd::node_origin(*snap.view(), n);
+    // What it overrode: the daemon reads the layers (as the sources are now).
+    // Without a daemon the live value and its origin are still shown.
+    nlohmann::json layers;
+    try {
+      const auto reply = sd::control_call(
+          socket_path(c), {{"cmd", "explain"}, {"key", key}, {"show_secrets", c.show_secrets}},
+          std::chrono::seconds(30));
+      if (reply.value("ok", false)) layers = reply.value("layers", nlohmann::json::array());
+    } catch (const std::exception&) {
+      // No daemon: nothing more to say.
+    }
+    if (!layers.is_null()) j["layers"] = layers;
     if (c.json) {
       std::cout << j.dump(2) << "\n";
     } else {
@@ -329,6 +341,23 @@ int main(int argc, char** argv) {
         std::cout << "\n";
       }
       std::cout << "  version " << snap.version() << "\n";
+      if (layers.is_array() && !layers.empty()) {
+        std::cout << "  layers in the sources now, lowest priority first:\n";
+        for (std::size_t i = 0; i < layers.size(); ++i) {
+          const auto& l = layers[i];
+          std::string where = l.value("source", std::string("?"));
+          if (l.contains("line")) {
+            where += ":" + std::to_string(l.value("line", 0)) + ":" +
+                     std::to_string(l.value("column", 0));
+          }
+          const std::string what =
+              l.value("deleted", false) ? std::string("(deleted: null)") : l["value"].dump();
+          std::cout << "    " << where << "  " << what
+                    << (i + 1 == layers.size() ? "  <- wins" : "  (overridden)") << "\n";
+        }
+      } else if (layers.is_null()) {
+        std::cout << "  (daemon not reachable: the layers it overrode are not shown)\n";
+      }
     }
     return 0;
   }

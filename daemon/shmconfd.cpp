@@ -404,6 +404,17 @@ class Daemon {
       refresh_metrics();
       return {{"ok", true}, {"text", metrics_.scrape()}};
     }
+    if (cmd == "explain") {
+      // The layers as the sources hold them now (they may differ from the
+      // live version: see "drift" in status).
+      try {
+        auto j = service.explain(req.at("key").get<std::string>(), show_secrets);
+        j["ok"] = true;
+        return j;
+      } catch (const sd::ConfigError& e) {
+        return {{"ok", false}, {"code", "source"}, {"error", e.what()}};
+      }
+    }
     if (cmd == "history") {
       auto j = service.history();
       j["ok"] = true;

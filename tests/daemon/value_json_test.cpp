@@ -244,3 +244,25 @@ TEST(CanonicalJson, ReparsedOutput_SameHash) {
 
 }  // namespace
 }  // namespace shmconf::daemon
+
+namespace shmconf::daemon {
+namespace {
+
+TEST(FindPath, ObjectsArraysAndMisses) {
+  const Value v =
+      parse_text(R"({"a": {"b": [10, {"c": "x"}]}, "d.e": 1})", Format::kJson, "t.json", 0);
+  ASSERT_NE(find_path(v, "a.b[0]"), nullptr);
+  EXPECT_EQ(find_path(v, "a.b[0]")->i, 10);
+  ASSERT_NE(find_path(v, "a.b[1].c"), nullptr);
+  EXPECT_EQ(find_path(v, "a.b[1].c")->s, "x");
+  EXPECT_EQ(find_path(v, ""), &v);
+  EXPECT_EQ(find_path(v, "a.b[2]"), nullptr);
+  EXPECT_EQ(find_path(v, "a.b[x]"), nullptr);
+  EXPECT_EQ(find_path(v, "a.b[]"), nullptr);
+  EXPECT_EQ(find_path(v, "a.c"), nullptr);
+  EXPECT_EQ(find_path(v, "a.b.c"), nullptr);  // b is an array
+  EXPECT_EQ(find_path(v, "a[0]"), nullptr);   // a is an object
+}
+
+}  // namespace
+}  // namespace shmconf::daemon

@@ -173,6 +173,40 @@ TEST_F(ConfigFileTest, CtlValidateConfig_ExitCodesAndJson) {
   EXPECT_EQ(ctl_raw({"validate"}).code, 2);
 }
 
+TEST_F(ConfigFileTest, Explain_ShowsEveryLayerThatSetTheKeyAndRedactsSecrets) {
+  const std::string secret = "s3cr3t-" + std::to_string(::getpid());
+  ::setenv("SHMCONF_TEST_DB_PASSWORD", secret.c_str(), 1);  // inherited by the daemon
+  write_source("app.yaml", "db:\n  port: 1\n  password: ${SHMCONF_TEST_DB_PASSWORD}\n");
+  write_source("billing.json", R"({"v": 1})");
+  {
+    std::ofstream out(path("conf.d/10-port.yaml"));
+    out << "db:\n  port: 2\n";
+  }
+  write_config();
+  run_config_daemon();
+  socket_ = path("app.sock");
+
+  const CtlResult port = ctl({"explain", "db.port"});
+  EXPECT_EQ(port.code, 0) << port;
+  EXPECT_TRUE(contains(port.out, path("app.yaml") + ":2:9  1  (overridden)")) << port;
+  EXPECT_TRUE(contains(port.out, path("conf.d/10-port.yaml") + ":2:9  2  <- wins")) << port;
+
+  const CtlResult json = ctl({"--json", "explain", "db.port"});
+  ASSERT_EQ(json.code, 0) << json;
+  const auto j = nlohmann::json::parse(json.out);
+  ASSERT_EQ(j["layers"].size(), 2u) << json;
+  EXPECT_EQ(j["layers"][0]["value"], 1);
+  EXPECT_EQ(j["layers"][1]["value"], 2);
+
+  const CtlResult hidden = ctl({"explain", "db.password"});
+  EXPECT_EQ(hidden.code, 0) << hidden;
+  EXPECT_FALSE(contains(hidden.out + hidden.err, secret)) << hidden;
+  EXPECT_TRUE(contains(hidden.out, "<redacted>")) << hidden;
+  const CtlResult shown = ctl({"explain", "db.password", "--show-secrets"});
+  EXPECT_TRUE(contains(shown.out, secret)) << shown;
+  ::unsetenv("SHMCONF_TEST_DB_PASSWORD");
+}
+
 TEST_F(ConfigFileTest, BrokenConfigFile_DaemonRefusesToStartWithThePosition) {
   write_source("app.yaml", "v: 1\n");
   write_source("shmconfd.yaml",

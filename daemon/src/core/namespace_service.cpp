@@ -319,8 +319,11 @@ void NamespaceService::persist() {
   }
 }
 
-Value NamespaceService::load_sources(SourceList* names, std::optional<Value>* templates) const {
+Value NamespaceService::load_sources(SourceList* names, std::optional<Value>* templates,
+                                    const std::string& trace_key,
+                                    std::vector<Value>* trace) const {
   LoadedSources loaded;
+  loaded.trace_key = trace_key;
   try {
     daemon::load_sources(opts_, SubstitutionContext::from_process(), loaded);
   } catch (...) {
@@ -344,11 +347,50 @@ Value NamespaceService::load_sources(SourceList* names, std::optional<Value>* te
       for (auto& c : v->items) stack.push_back(&c);
     }
     if (loaded.templates) merge_into(*loaded.templates, layer);
+    trace_layer(loaded, layer);
     merge_into(merged, std::move(layer));
   }
+  if (trace) *trace = std::move(loaded.trace);
   if (names) *names = std::move(list);
   if (templates) *templates = std::move(loaded.templates);
   return merged;
+}
+
+nlohmann::json NamespaceService::explain(const std::string& key, bool show_secrets) const {
+  SourceList names;
+  std::vector<Value> trace;
+  const Value merged = load_sources(&names, nullptr, key, &trace);
+  bool sensitive = false;
+  if (live_) {
+    const auto* slot = live_->view.find(key);
+    sensitive = slot && (live_->view.node(slot->node).flags & format::kNodeSensitive) != 0;
+  }
+  if (!sensitive) {
+    std::shared_ptr<const Schema> schema;
+    try {
+      if (!opts_.schema.empty()) schema = Schema::load(opts_.schema);
+    } catch (const std::exception&) {
+      // A broken schema: the built-in patterns still apply.
+    }
+    sensitive = SensitiveKeys(schema).collect(merged).count(key) > 0;
+  }
+  auto layers = nlohmann::json::array();
+  for (const Value& v : trace) {
+    nlohmann::json l;
+    l["source"] = v.origin.source < names.size() ? names[v.origin.source] : "?";
+    if (v.origin.line != 0) {
+      l["line"] = v.origin.line;
+      l["column"] = v.origin.column;
+    }
+    if (v.type == Type::kNull) {
+      l["deleted"] = true;
+    } else {
+      l["value"] = sensitive && !show_secrets ? nlohmann::json(kRedactedValue)
+                                              : nlohmann::json::parse(to_json(v));
+    }
+    layers.push_back(std::move(l));
+  }
+  return {{"key", key}, {"sensitive", sensitive}, {"layers", std::move(layers)}};
 }
 
 NamespaceService::Candidate NamespaceService::load_checked(bool force) const {

@@ -108,7 +108,17 @@ class NamespaceService {
   // `templates` receives the tree as written when a string was substituted.
   // Refreshes source_status(). Throws ConfigError (a SourceError for the
   // sources themselves).
-  Value load_sources(SourceList* names, std::optional<Value>* templates = nullptr) const;
+  // With `trace_key`, `trace` gets the value each layer sets at that key
+  // path, lowest priority first (see LoadedSources::trace).
+  Value load_sources(SourceList* names, std::optional<Value>* templates = nullptr,
+                     const std::string& trace_key = "",
+                     std::vector<Value>* trace = nullptr) const;
+
+  // Every layer of the sources, as they are now, that sets `key`, lowest
+  // priority first: {"key", "layers": [{"source", "line", "column", "value"
+  // | "deleted": true}]}; values of sensitive keys redacted unless
+  // `show_secrets`. Throws ConfigError when the sources do not load.
+  nlohmann::json explain(const std::string& key, bool show_secrets) const;
 
   // Health of each SourceSpec, in order, at the last load of the sources.
   using SourceStatus = daemon::SourceStatus;

@@ -82,6 +82,7 @@ void merge_layer(LoadedSources& out, Value layer, const std::string& file,
   } else if (out.templates) {
     merge_into(*out.templates, layer);
   }
+  trace_layer(out, layer);
   merge_into(out.merged, std::move(layer));
 }
 
@@ -211,6 +212,7 @@ void load_env_vars(const SourceSpec& spec, const ServiceOptions& opts, LoadedSou
     }
     cur->fields[key->back()] = env_scalar(text, origin);
     if (out.templates) merge_into(*out.templates, layer);
+    trace_layer(out, layer);
     merge_into(out.merged, std::move(layer));
   }
 }
@@ -299,6 +301,11 @@ std::optional<std::vector<std::string>> env_key(const std::string& name,
     rest.remove_prefix(sep + 2);
   }
   return parts;
+}
+
+void trace_layer(LoadedSources& out, const Value& layer) {
+  if (out.trace_key.empty()) return;
+  if (const Value* v = find_path(layer, out.trace_key)) out.trace.push_back(*v);
 }
 
 void load_sources(const ServiceOptions& opts, const SubstitutionContext& ctx, LoadedSources& out) {

@@ -52,7 +52,15 @@ struct LoadedSources {
   std::optional<Value> templates;
   SourceList names;
   std::vector<SourceStatus> status;  // one per SourceSpec, in order
+  // When not empty: every layer that holds this key path is recorded in
+  // `trace`, lowest priority first, with the value it set (after
+  // substitution; a null is a deletion). For `explain`.
+  std::string trace_key;
+  std::vector<Value> trace;
 };
+
+// Records `layer`'s value at out.trace_key, if any, in out.trace.
+void trace_layer(LoadedSources& out, const Value& layer);
 
 // Reads, substitutes and merges every source of `opts` in priority order.
 // All sources are read even after one fails, so `out.status` describes each;

@@ -182,6 +182,36 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+const Value* find_path(const Value& root, std::string_view path) {
+  const Value* cur = &root;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '[') {
+      const std::size_t close = path.find(']', i);
+      if (close == std::string_view::npos || cur->type != Type::kArray) return nullptr;
+      std::size_t n = 0;
+      for (std::size_t j = i + 1; j < close; ++j) {
+        if (path[j] < '0' || path[j] > '9' || n > cur->items.size()) return nullptr;
+        n = n * 10 + static_cast<std::size_t>(path[j] - '0');
+      }
+      if (close == i + 1 || n >= cur->items.size()) return nullptr;
+      cur = &cur->items[n];
+      i = close + 1;
+      if (i < path.size() && path[i] == '.') ++i;
+      continue;
+    }
+    const std::size_t end = path.find_first_of(".[", i);
+    const std::string_view name = path.substr(i, end == std::string_view::npos ? end : end - i);
+    if (cur->type != Type::kObject) return nullptr;
+    const auto it = cur->fields.find(name);
+    if (it == cur->fields.end()) return nullptr;
+    cur = &it->second;
+    if (end == std::string_view::npos) break;
+    i = path[end] == '.' ? end + 1 : end;
+  }
+  return cur;
+}
+
 std::string to_json(const Value& v, bool pretty) {
   std::string out;
   append_json(out, v, pretty, 0);

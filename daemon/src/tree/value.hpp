@@ -101,6 +101,10 @@ class ConfigError : public std::runtime_error {
   std::string message_;
 };
 
+// The value at key path `path` ("a.b", "servers[2].host", "" = the root) in
+// `root`, or nullptr.
+const Value* find_path(const Value& root, std::string_view path);
+
 // Canonical JSON: object keys in bytewise order, no insignificant
 // whitespace unless `pretty`, integers as integers, doubles in the shortest
 // form that round-trips (always with a '.' or exponent), strings escaped
