@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
     }
     if (v->type() == shmconf::Type::kString && !c.json) {
       std::cout << (v->sensitive() && !c.show_secrets ? std::string_view(sd::kRedactedValue)
-                                                       : *v->as_string())
+                                                      : *v->as_string())
                 << "\n";
     } else {
       // get("") is the root, which has no index slot.
