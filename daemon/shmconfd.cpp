@@ -52,7 +52,7 @@ struct Flags {
   std::string config;
   std::string name;
   std::vector<std::string> sources;
-  std::string schema;                      // JSON Schema file, "" = none
+  std::string schema;                       // JSON Schema file, "" = none
   std::string plaintext_secrets = "error";  // error|warn|allow
   std::string state_dir;
   std::string socket;
@@ -143,7 +143,8 @@ class Daemon {
         sd::FileWatcher::Options wo;
         wo.debounce = std::chrono::milliseconds(flags_.debounce_ms);
         wo.poll_interval = std::chrono::milliseconds(flags_.poll_ms);
-        unit->watcher = std::make_unique<sd::FileWatcher>(sd::watch_paths(unit->service.options()), wo);
+        unit->watcher =
+            std::make_unique<sd::FileWatcher>(sd::watch_paths(unit->service.options()), wo);
       }
     }
 
@@ -303,8 +304,7 @@ class Daemon {
   }
 
   // Audits a finished reload/rollback/override and updates STATUS=.
-  void apply(Unit& u, const sd::ReloadOutcome& out, const std::string& what,
-             const sd::Peer* peer) {
+  void apply(Unit& u, const sd::ReloadOutcome& out, const std::string& what, const sd::Peer* peer) {
     if (what == "rollback") {
       metrics_.observe_rollback(u.name(), out);
     } else {
@@ -383,8 +383,7 @@ class Daemon {
     }
     const std::string who = "uid " + std::to_string(peer.uid) + " pid " + std::to_string(peer.pid);
     // Secrets in replies only for peers who could change them anyway.
-    const bool show_secrets =
-        req.value("show_secrets", false) && sd::is_authorized(peer, policy_);
+    const bool show_secrets = req.value("show_secrets", false) && sd::is_authorized(peer, policy_);
     if (cmd == "status") {
       auto j = service.status(show_secrets);
       j["ok"] = service.has_live();
@@ -542,7 +541,8 @@ Setup setup_from_config(Flags& f, const CLI::App& app) {
   const bool state_from_env = f.state_dir.empty() && state_env && *state_env;
   if (state_from_env) f.state_dir = state_env;
   if (!given("--audit-log") && !c.audit_log.empty()) f.audit_log = c.audit_log;
-  if (f.audit_log.empty() && logs_env && *logs_env) f.audit_log = std::string(logs_env) + "/audit.log";
+  if (f.audit_log.empty() && logs_env && *logs_env)
+    f.audit_log = std::string(logs_env) + "/audit.log";
   if (!given("--admin-group") && !c.admin_group.empty()) f.admin_group = c.admin_group;
   if (!given("--debounce-ms") && c.debounce_ms) f.debounce_ms = *c.debounce_ms;
   if (!given("--poll-ms") && c.poll_ms) f.poll_ms = *c.poll_ms;
@@ -557,7 +557,8 @@ Setup setup_from_config(Flags& f, const CLI::App& app) {
   }
   std::string socket_dir = c.socket_dir.empty() ? default_socket_dir() : c.socket_dir;
   if (given("--socket")) {
-    if (f.socket != "none") throw std::invalid_argument("with --config, --socket takes only 'none'");
+    if (f.socket != "none")
+      throw std::invalid_argument("with --config, --socket takes only 'none'");
     socket_dir.clear();
   }
   Setup s;
@@ -587,10 +588,10 @@ int main(int argc, char** argv) {
                  "Daemon configuration file declaring the namespaces (default " +
                      std::string(sd::kDefaultDaemonConfig) + " when --name is not given)");
   auto* name = app.add_option("--name", f.name, "Namespace to serve ([A-Za-z0-9_-], 1-64 chars)");
-  auto* source =
-      app.add_option("--source", f.sources, "Source file (.yaml/.yml/.json/.toml); repeat, later wins");
-  auto* schema = app.add_option("--schema", f.schema,
-                                "JSON Schema (draft 7) every version must satisfy");
+  auto* source = app.add_option("--source", f.sources,
+                                "Source file (.yaml/.yml/.json/.toml); repeat, later wins");
+  auto* schema =
+      app.add_option("--schema", f.schema, "JSON Schema (draft 7) every version must satisfy");
   auto* secrets = app.add_option("--plaintext-secrets", f.plaintext_secrets,
                                  "A sensitive key holding a literal string: error, warn or allow")
                       ->check(CLI::IsMember({"error", "warn", "allow"}));
@@ -608,8 +609,8 @@ int main(int argc, char** argv) {
   auto* mode = app.add_option("--mode", f.mode,
                               "Mode of shared-memory objects: 0644, 0640 (with --group) or 0600")
                    ->default_val("0644");
-  auto* group =
-      app.add_option("--group", f.group, "Group owning the shared-memory objects (with --mode 0640)");
+  auto* group = app.add_option("--group", f.group,
+                               "Group owning the shared-memory objects (with --mode 0640)");
   app.add_option("--admin-group", f.admin_group,
                  "Group allowed to reload, roll back, set and unset");
   app.add_option("--audit-log", f.audit_log, "Append-only audit log (JSON lines)");

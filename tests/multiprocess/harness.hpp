@@ -419,8 +419,8 @@ class MultiProcessTest : public ::testing::Test {
 
   // The daemon's command line for the sources in sources_.
   std::vector<std::string> daemon_argv(const std::vector<std::string>& extra) const {
-    std::vector<std::string> a = {SHMCONFD_BIN, "--name",   ns_,         "--prefix",
-                                  prefix_,      "--socket", socket_,     "--audit-log",
+    std::vector<std::string> a = {SHMCONFD_BIN, "--name",        ns_,     "--prefix",
+                                  prefix_,      "--socket",      socket_, "--audit-log",
                                   audit_log_,   "--debounce-ms", "20"};
     if (!state_dir_.empty()) {
       a.push_back("--state-dir");
@@ -445,8 +445,7 @@ class MultiProcessTest : public ::testing::Test {
     const std::string log = path("shmconfd." + std::to_string(procs_.size()) + ".log");
     Fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!out) throw std::runtime_error("cannot create " + log);
-    procs_.push_back(
-        spawn(argv, child_env({"SHMCONF_PREFIX=" + prefix_}), out.get(), out.get()));
+    procs_.push_back(spawn(argv, child_env({"SHMCONF_PREFIX=" + prefix_}), out.get(), out.get()));
     procs_.back().log = log;
     return procs_.back();
   }

@@ -247,8 +247,9 @@ TEST_F(OpsControl, ShowSecrets_HonouredOnlyForAuthorisedPeers) {
   auto r = Ctl({"set", "service.secret_token", secret});  // plaintext: a warning here
   ASSERT_EQ(r.rc, 0) << OpsDescribe(r);
   OpenSocketToNobody();
-  for (const auto& cmd : std::vector<std::vector<std::string>>{
-           {"--show-secrets", "--json", "status"}, {"--show-secrets", "--json", "diff", "1", "2"}}) {
+  for (const auto& cmd :
+       std::vector<std::vector<std::string>>{{"--show-secrets", "--json", "status"},
+                                             {"--show-secrets", "--json", "diff", "1", "2"}}) {
     r = CtlAsNobody(cmd);
     EXPECT_EQ(r.rc, 0) << OpsDescribe(r);
     EXPECT_EQ((r.out + r.err).find(secret), std::string::npos) << OpsDescribe(r);

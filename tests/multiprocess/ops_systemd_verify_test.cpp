@@ -169,8 +169,8 @@ TEST_F(OpsSystemdUnits, ExecLines_RunTheRealBinaries) {
     fs::create_directories(root / "etc/shmconf");
     OpsWriteFile(root / "etc/shmconf/shmconfd.yaml",
                  "namespaces:\n  app:\n    sources:\n      - file: " + source_.string() + "\n");
-    const std::string unit =
-        Replace(Unit(name), "/etc/shmconf/shmconfd.yaml", (root / "etc/shmconf/shmconfd.yaml").string());
+    const std::string unit = Replace(Unit(name), "/etc/shmconf/shmconfd.yaml",
+                                     (root / "etc/shmconf/shmconfd.yaml").string());
     ASSERT_EQ(Values(unit, "ExecStart").size(), 1u);
     const auto start = Expand(Values(unit, "ExecStart")[0], root, args);
     const auto reload = Expand(Values(unit, "ExecReload")[0], root, args);
@@ -181,7 +181,8 @@ TEST_F(OpsSystemdUnits, ExecLines_RunTheRealBinaries) {
     const bool config_unit = std::string(name) == "shmconfd.service";
 
     OpsDaemon d;
-    d.Start(std::vector<std::string>(start.begin() + 1, start.end()), env, dir_ / "unit-daemon.log");
+    d.Start(std::vector<std::string>(start.begin() + 1, start.end()), env,
+            dir_ / "unit-daemon.log");
     const fs::path sock = root / "run/shmconf/app.sock";
     ASSERT_TRUE(OpsWaitUntil([&] {
       auto s = OpsCall(sock, {{"cmd", "status"}});
@@ -191,8 +192,8 @@ TEST_F(OpsSystemdUnits, ExecLines_RunTheRealBinaries) {
     const auto r = OpsRun(reload, env);
     EXPECT_EQ(r.rc, 0) << OpsDescribe(r);
     EXPECT_TRUE(fs::exists(root / "var/lib/shmconf/app/state.json"));
-    EXPECT_TRUE(fs::exists(root / (config_unit ? "var/log/shmconf/audit.log"
-                                               : "var/log/shmconf/app-audit.log")));
+    EXPECT_TRUE(fs::exists(
+        root / (config_unit ? "var/log/shmconf/audit.log" : "var/log/shmconf/app-audit.log")));
 
     d.Signal(SIGTERM);
     EXPECT_EQ(d.WaitExit(), std::optional<int>(0));

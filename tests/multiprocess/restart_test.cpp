@@ -143,7 +143,8 @@ TEST_F(RestartTest, RestartAfterSigkill_AdoptsControlBlockAndContinuesVersions) 
   ASSERT_TRUE(reader.command("wait 2"));
 
   Process& second = run_daemon();
-  EXPECT_TRUE(contains(read_text(second.log), "msg=adopted namespace=app")) << read_text(second.log);
+  EXPECT_TRUE(contains(read_text(second.log), "msg=adopted namespace=app"))
+      << read_text(second.log);
   EXPECT_EQ(status_json().value("live_version", 0), 2);  // the start-up reload found no change
   EXPECT_EQ(client.version(), 2u);
 

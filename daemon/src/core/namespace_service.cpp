@@ -211,8 +211,7 @@ void NamespaceService::restore_from_state(const nlohmann::json& state) {
     if (const Retained* have = find(version)) {
       // Adopted from shared memory; keep the richer metadata from disk.
       const_cast<Retained*>(have)->trigger = v.value("trigger", have->trigger);
-      const_cast<Retained*>(have)->substituted =
-          v.value("substituted", std::vector<std::string>());
+      const_cast<Retained*>(have)->substituted = v.value("substituted", std::vector<std::string>());
       continue;
     }
     const auto substituted = v.value("substituted", std::vector<std::string>());
@@ -320,8 +319,8 @@ void NamespaceService::persist() {
 }
 
 Value NamespaceService::load_sources(SourceList* names, std::optional<Value>* templates,
-                                    const std::string& trace_key,
-                                    std::vector<Value>* trace) const {
+                                     const std::string& trace_key,
+                                     std::vector<Value>* trace) const {
   LoadedSources loaded;
   loaded.trace_key = trace_key;
   try {
@@ -538,8 +537,8 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   in.sensitive = &sensitive;
   SnapshotBuilder builder(in);
   if (!force_ && live_) {
-    throw_if_errors(check_change_guard(builder.changes().size(), count_leaves(live_->view),
-                                       opts_.guards));
+    throw_if_errors(
+        check_change_guard(builder.changes().size(), count_leaves(live_->view), opts_.guards));
   }
   Retained r;
   r.segment = publisher_->create(builder);
@@ -575,9 +574,8 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   // Durability after visibility: readers never wait for the disk.
   try {
     if (r.substituted.empty()) {
-      store_.save_segment(r.version,
-                          std::span(static_cast<const std::byte*>(r.segment->map.data()),
-                                    r.segment->size()));
+      store_.save_segment(r.version, std::span(static_cast<const std::byte*>(r.segment->map.data()),
+                                               r.segment->size()));
     }
   } catch (const std::exception& e) {
     spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,

@@ -42,7 +42,7 @@ struct ReloadOutcome {
   // missing), "parse", "limit", "substitution", "schema", "secret", "guard",
   // "publish" (shared memory or state), "request" (a bad rollback target...).
   std::string error_kind;
-  std::string message;             // human summary ("published v7", "unchanged", ...)
+  std::string message;  // human summary ("published v7", "unchanged", ...)
   std::vector<KeyChange> changes;
   std::vector<std::string> warnings;  // accepted, but worth a look (plaintext secrets under kWarn)
   double duration_ms = 0;
@@ -111,8 +111,7 @@ class NamespaceService {
   // With `trace_key`, `trace` gets the value each layer sets at that key
   // path, lowest priority first (see LoadedSources::trace).
   Value load_sources(SourceList* names, std::optional<Value>* templates = nullptr,
-                     const std::string& trace_key = "",
-                     std::vector<Value>* trace = nullptr) const;
+                     const std::string& trace_key = "", std::vector<Value>* trace = nullptr) const;
 
   // Every layer of the sources, as they are now, that sets `key`, lowest
   // priority first: {"key", "layers": [{"source", "line", "column", "value"
@@ -161,8 +160,8 @@ class NamespaceService {
   nlohmann::json last_reload_;
   std::uint64_t reloads_ok_ = 0, reloads_failed_ = 0, rollbacks_ = 0;
   std::map<std::string, std::uint64_t> rejections_by_kind_;  // error_kind -> rejected reloads
-  SensitiveKeys sensitive_;  // by the schema of the last reload that loaded one
-  bool force_ = false;       // the reload in progress skips the guards
+  SensitiveKeys sensitive_;         // by the schema of the last reload that loaded one
+  bool force_ = false;              // the reload in progress skips the guards
   std::optional<Value> templates_;  // the reload in progress: its tree as written, if substituted
   // Written by the const load_sources(): health is a by-product of reading.
   mutable std::vector<SourceStatus> source_status_;
