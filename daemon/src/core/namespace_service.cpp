@@ -179,9 +179,14 @@ void NamespaceService::adopt_from_shm() {
       continue;
     }
     // A segment newer than every version ever made live was never flipped
-    // to: an orphan. (After a rollback the newer retained ones stay.)
+    // to: an orphan. (After a rollback the newer retained ones stay.) With
+    // no record (nothing published yet, or torn by a daemon that died
+    // mid-flip) max_version still bounds what readers can have seen; only a
+    // block written before that field existed, with a torn record, gives no
+    // bound, and then everything is kept.
     const std::uint64_t newest = std::max(rec.version, publisher_->max_version());
-    if (rec.version != 0 && seg->version() > newest && id != rec.segment_id) continue;
+    const bool bounded = newest != 0 || publisher_->generation() == 0;
+    if (bounded && seg->version() > newest && id != rec.segment_id) continue;
     if (find(seg->version()) != nullptr) continue;
     Retained r;
     r.version = seg->version();
