@@ -467,37 +467,50 @@ int main(int argc, char** argv) {
       return kExitFail;
     }
   }
-  if (app.got_subcommand("status")) {
-    auto reply = call(c, {{"cmd", "status"}, {"show_secrets", c.show_secrets}});
-    if (c.json) {
-      std::cout << reply.dump(2) << "\n";
-    } else {
-      std::cout << "namespace:    " << reply.value("namespace", "") << "\n"
-                << "live version: " << reply.value("live_version", 0) << " (generation "
-                << reply.value("generation", 0) << ")\n"
-                << "content hash: " << reply.value("content_hash", "-") << "\n"
-                << "keys:         " << reply.value("keys", 0) << ", "
-                << reply.value("segment_bytes", 0) << " bytes\n"
-                << "retained:     " << reply.value("retained", 0) << " versions"
-                << (reply.value("rolled_back", false) ? " (rolled back)" : "") << "\n";
-      if (reply.contains("last_reload") && reply["last_reload"].is_object()) {
-        const auto& lr = reply["last_reload"];
-        std::cout << "last reload:  " << (lr.value("ok", false) ? "ok" : "REJECTED") << ", "
-                  << lr.value("trigger", "") << ", " << lr.value("message", "") << "\n";
-        if (!lr.value("ok", false)) std::cout << "  error: " << lr.value("error", "") << "\n";
-      }
-      for (const auto& s : reply.value("sources", nlohmann::json::array())) {
-        std::cout << "source:       " << s.get<std::string>() << "\n";
-      }
-      if (reply.contains("healthy")) {
-        std::cout << "health:       "
-                  << (reply.value("healthy", false)
-                          ? std::string("ok")
-                          : "UNHEALTHY: " + reply.value("health", std::string()))
-                  << "\n";
-      }
+  if (app.got_subcommand("status") && c.json && !c.config.empty()) {
+    // One JSON document: the status of each namespace of the file.
+    auto all = nlohmann::json::array();
+    bool ok = true;
+    for (const Common& n : each_namespace(c)) {
+      all.push_back(call(n, {{"cmd", "status"}, {"show_secrets", c.show_secrets}}));
+      ok = ok && all.back().value("ok", false);
     }
-    return reply.value("ok", false) ? 0 : kExitFail;
+    std::cout << all.dump(2) << "\n";
+    return ok ? 0 : kExitFail;
+  }
+  if (app.got_subcommand("status")) {
+    return for_each_namespace(c, [&](const Common& n) {
+      auto reply = call(n, {{"cmd", "status"}, {"show_secrets", c.show_secrets}});
+      if (c.json) {
+        std::cout << reply.dump(2) << "\n";
+      } else {
+        std::cout << "namespace:    " << reply.value("namespace", "") << "\n"
+                  << "live version: " << reply.value("live_version", 0) << " (generation "
+                  << reply.value("generation", 0) << ")\n"
+                  << "content hash: " << reply.value("content_hash", "-") << "\n"
+                  << "keys:         " << reply.value("keys", 0) << ", "
+                  << reply.value("segment_bytes", 0) << " bytes\n"
+                  << "retained:     " << reply.value("retained", 0) << " versions"
+                  << (reply.value("rolled_back", false) ? " (rolled back)" : "") << "\n";
+        if (reply.contains("last_reload") && reply["last_reload"].is_object()) {
+          const auto& lr = reply["last_reload"];
+          std::cout << "last reload:  " << (lr.value("ok", false) ? "ok" : "REJECTED") << ", "
+                    << lr.value("trigger", "") << ", " << lr.value("message", "") << "\n";
+          if (!lr.value("ok", false)) std::cout << "  error: " << lr.value("error", "") << "\n";
+        }
+        for (const auto& s : reply.value("sources", nlohmann::json::array())) {
+          std::cout << "source:       " << s.get<std::string>() << "\n";
+        }
+        if (reply.contains("healthy")) {
+          std::cout << "health:       "
+                    << (reply.value("healthy", false)
+                            ? std::string("ok")
+                            : "UNHEALTHY: " + reply.value("health", std::string()))
+                    << "\n";
+        }
+      }
+      return reply.value("ok", false) ? 0 : kExitFail;
+    });
   }
   if (metrics->parsed()) {
     auto reply = call(c, {{"cmd", "metrics"}});

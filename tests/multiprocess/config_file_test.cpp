@@ -145,6 +145,17 @@ TEST_F(ConfigFileTest, CtlConfigReload_ReloadsEveryNamespaceAndFailsOnARejection
   EXPECT_EQ(app.version(), 3u);
   EXPECT_EQ(billing.version(), 2u);
 
+  // status of every namespace, text and one JSON document.
+  const CtlResult st = ctl_raw({"status", "--config", path("shmconfd.yaml")});
+  EXPECT_EQ(st.code, 0) << st;
+  EXPECT_TRUE(contains(st.out, "namespace:    app") && contains(st.out, "namespace:    billing"))
+      << st;
+  const CtlResult sj = ctl_raw({"status", "--config", path("shmconfd.yaml"), "--json"});
+  ASSERT_EQ(sj.code, 0) << sj;
+  const auto all = nlohmann::json::parse(sj.out);
+  ASSERT_EQ(all.size(), 2u) << sj;
+  EXPECT_EQ(all[1].value("namespace", ""), "billing");
+
   // --name picks one namespace of the file.
   write_source("billing.json", R"({"v": 4})");
   EXPECT_EQ(ctl_raw({"reload", "--config", path("shmconfd.yaml"), "--name", "billing"}).code, 0);

@@ -161,6 +161,9 @@ std::shared_ptr<Segment> Publisher::adopt(std::uint64_t segment_id, std::string*
 std::uint64_t Publisher::flip(const Segment& seg) {
   const auto& h = seg.view.header();
   const std::uint64_t gen = ctl_->generation + 1;
+  // Before the record changes: a daemon killed anywhere in the flip leaves a
+  // max_version that covers every version a reader can have seen.
+  if (h.version > ctl_->max_version) ctl_->max_version = h.version;
   // Step 2. If a previous daemon died mid-update the sequence is already
   // odd: keep it odd, finish the update, and readers recover at step 4.
   const std::uint64_t s = ctl_->seq;
@@ -181,7 +184,6 @@ std::uint64_t Publisher::flip(const Segment& seg) {
   // Step 5: pairs with the fast path's load_acquire of generation.
   format::store_release(&ctl_->generation, gen);
   ctl_->daemon_pid = static_cast<std::uint64_t>(::getpid());
-  if (h.version > ctl_->max_version) ctl_->max_version = h.version;
   // Step 6: the word changes before the wake, so a waiter that read the old
   // word and has not slept yet returns from FUTEX_WAIT at once. Shared
   // futex (no FUTEX_PRIVATE_FLAG): the waiters are other processes.
