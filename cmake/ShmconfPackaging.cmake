@@ -28,7 +28,9 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd | systemd-standalone-sysusers")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 # conffiles: what the package installs under /etc is the operator's to edit.
 set(SHMCONF_DEB_CONFFILES ${CMAKE_CURRENT_BINARY_DIR}/debian/conffiles)
-file(WRITE ${SHMCONF_DEB_CONFFILES} "${CMAKE_INSTALL_FULL_SYSCONFDIR}/shmconf/shmconfd.env.example\n")
+file(WRITE ${SHMCONF_DEB_CONFFILES}
+     "${CMAKE_INSTALL_FULL_SYSCONFDIR}/shmconf/shmconfd.env.example\n"
+     "${CMAKE_INSTALL_FULL_SYSCONFDIR}/shmconf/shmconfd.yaml.example\n")
 foreach(kind SYSUSERSDIR TMPFILESDIR)
   if(IS_ABSOLUTE "${SHMCONF_${kind}}")
     set(SHMCONF_${kind}_FULL "${SHMCONF_${kind}}")
