@@ -121,15 +121,22 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-void load_directory(const SourceSpec& spec, const ServiceOptions& opts,
-                    const SubstitutionContext& ctx, LoadedSources& out) {
+// False when an optional directory is missing (an empty layer); a SourceError
+// when a required one is missing, or any is unusable.
+bool usable_dir(const SourceSpec& spec) {
   std::string why;
   const int d = probe_dir(spec.path, &why);
   if (d == 0) {
-    if (spec.optional) return;
+    if (spec.optional) return false;
     source_error(spec.path, "directory does not exist");
   }
   if (d < 0) source_error(spec.path, why);
+  return true;
+}
+
+void load_directory(const SourceSpec& spec, const ServiceOptions& opts,
+                    const SubstitutionContext& ctx, LoadedSources& out) {
+  if (!usable_dir(spec)) return;
   std::vector<std::string> files;
   try {
     files = directory_files(spec.path);
@@ -148,13 +155,7 @@ void load_environments(const SourceSpec& spec, const ServiceOptions& opts,
     throw SourceError("source", e);
   }
   if (chain.empty()) return;  // no environment set: this source contributes nothing
-  std::string why;
-  const int d = probe_dir(spec.path, &why);
-  if (d == 0) {
-    if (spec.optional) return;
-    source_error(spec.path, "directory does not exist");
-  }
-  if (d < 0) source_error(spec.path, why);
+  if (!usable_dir(spec)) return;
   for (const std::string& env : chain) {
     std::vector<std::string> found;
     for (const char* ext : kEnvExtensions) {
