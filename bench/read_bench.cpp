@@ -68,42 +68,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "alloc_count.hpp"
 #include "publish/builder.hpp"
 #include "publish/publisher.hpp"
 #include "publish/shm.hpp"
 #include "shmconf/client.hpp"
 #include "shmconf/shmconf.h"
 #include "tree/value.hpp"
-
-// --- allocation counter --------------------------------------------------------
-// Replaces the global operator new for the whole process (libshmconf.so's
-// calls bind to it too). A thread-local count, so benchmark threads do not
-// contend and each reports its own reads.
-namespace {
-thread_local std::uint64_t t_allocs = 0;
-}  // namespace
-
-// noinline: a real operator new is never inlined, and GCC would otherwise
-// see malloc/free through the inlined operators and warn of a mismatch.
-#define SHMCONF_BENCH_ALLOC __attribute__((noinline))
-SHMCONF_BENCH_ALLOC void* operator new(std::size_t n) {
-  ++t_allocs;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-SHMCONF_BENCH_ALLOC void* operator new[](std::size_t n) { return ::operator new(n); }
-SHMCONF_BENCH_ALLOC void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  ++t_allocs;
-  return std::malloc(n == 0 ? 1 : n);
-}
-SHMCONF_BENCH_ALLOC void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  ++t_allocs;
-  return std::malloc(n == 0 ? 1 : n);
-}
-SHMCONF_BENCH_ALLOC void operator delete(void* p) noexcept { std::free(p); }
-SHMCONF_BENCH_ALLOC void operator delete[](void* p) noexcept { std::free(p); }
-SHMCONF_BENCH_ALLOC void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-SHMCONF_BENCH_ALLOC void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -431,9 +402,9 @@ void start_redis(std::size_t n) {
 
 void finish_reads(benchmark::State& state, std::uint64_t allocs0, std::uint64_t errors) {
   const double reads = static_cast<double>(state.iterations());
-  state.counters["allocs_per_read"] =
-      benchmark::Counter(reads > 0 ? static_cast<double>(t_allocs - allocs0) / reads : 0,
-                         benchmark::Counter::kAvgThreads);
+  state.counters["allocs_per_read"] = benchmark::Counter(
+      reads > 0 ? static_cast<double>(shmconf::bench::allocations() - allocs0) / reads : 0,
+      benchmark::Counter::kAvgThreads);
   state.counters["errors"] = static_cast<double>(errors);
   state.SetItemsProcessed(state.iterations());
 }
@@ -445,7 +416,7 @@ void BM_UnorderedMapFind(benchmark::State& state) {
   const std::size_t n = keys.size();
   std::size_t i = start_of(state, n);
   std::uint64_t errors = 0;
-  const std::uint64_t a0 = t_allocs;
+  const std::uint64_t a0 = shmconf::bench::allocations();
   for (auto _ : state) {
     auto it = map.find(keys[i]);
     if (it == map.end()) ++errors;
@@ -461,7 +432,7 @@ void BM_CachedVariable(benchmark::State& state) {
   const std::int64_t* values = d.values.data();
   const std::size_t n = idx.size();
   std::size_t i = start_of(state, n);
-  const std::uint64_t a0 = t_allocs;
+  const std::uint64_t a0 = shmconf::bench::allocations();
   for (auto _ : state) {
     benchmark::DoNotOptimize(values[idx[i]]);
     if (++i == n) i = 0;
@@ -477,7 +448,7 @@ void BM_ShmconfGetByString(benchmark::State& state) {
   std::size_t i = start_of(state, n);
   std::uint64_t errors = 0;
   benchmark::DoNotOptimize(client.get_int(keys[i]));  // this thread's first read maps
-  const std::uint64_t a0 = t_allocs;
+  const std::uint64_t a0 = shmconf::bench::allocations();
   for (auto _ : state) {
     auto r = client.get_int(keys[i]);
     if (!r) ++errors;
@@ -497,7 +468,7 @@ void BM_ShmconfGetByHandle(benchmark::State& state) {
   std::uint64_t errors = 0;
   // Resolve once outside the timed loop, as a long-lived handle would be.
   for (const auto& h : handles) benchmark::DoNotOptimize(client.get_int(h));
-  const std::uint64_t a0 = t_allocs;
+  const std::uint64_t a0 = shmconf::bench::allocations();
   for (auto _ : state) {
     auto r = client.get_int(handles[i]);
     if (!r) ++errors;
@@ -516,7 +487,7 @@ void BM_ShmconfSnapshotGet(benchmark::State& state) {
   std::uint64_t errors = 0;
   int left = 0;
   shmconf::Snapshot snap = client.snapshot();  // this thread's first read maps
-  const std::uint64_t a0 = t_allocs;
+  const std::uint64_t a0 = shmconf::bench::allocations();
   for (auto _ : state) {
     if (left-- == 0) {
       snap = client.snapshot();
@@ -542,7 +513,7 @@ void BM_ShmconfCApi(benchmark::State& state) {
   int left = 0;
   shmconf_snapshot* snap = nullptr;
   if (shmconf_snapshot_acquire(c, &snap) != 0) std::abort();  // this thread's first read maps
-  const std::uint64_t a0 = t_allocs;
+  const std::uint64_t a0 = shmconf::bench::allocations();
   for (auto _ : state) {
     if (left-- == 0) {
       if (snap != nullptr) shmconf_snapshot_release(snap);
@@ -569,7 +540,7 @@ void BM_ShmconfIterateSection(benchmark::State& state) {
   std::size_t i = start_of(state, n);
   std::uint64_t errors = 0, children = 0;
   benchmark::DoNotOptimize(client.snapshot());  // this thread's first read maps
-  const std::uint64_t a0 = t_allocs;
+  const std::uint64_t a0 = shmconf::bench::allocations();
   for (auto _ : state) {
     const shmconf::Snapshot snap = client.snapshot();
     auto sec = snap.get(sections[i]);
@@ -587,7 +558,8 @@ void BM_ShmconfIterateSection(benchmark::State& state) {
   }
   const double iters = static_cast<double>(state.iterations());
   state.counters["allocs_per_section"] = benchmark::Counter(
-      iters > 0 ? static_cast<double>(t_allocs - a0) / iters : 0, benchmark::Counter::kAvgThreads);
+      iters > 0 ? static_cast<double>(shmconf::bench::allocations() - a0) / iters : 0,
+      benchmark::Counter::kAvgThreads);
   state.counters["errors"] = static_cast<double>(errors);
   state.SetItemsProcessed(static_cast<std::int64_t>(children));
 }
@@ -772,7 +744,7 @@ void BM_ReadUnderReloadStorm(benchmark::State& state) {
     const char g = 'g';
     if (::write(s.cmd, &g, 1) != 1) std::abort();
   }
-  const std::uint64_t a0 = t_allocs;
+  const std::uint64_t a0 = shmconf::bench::allocations();
   for (auto _ : state) {
     const std::uint64_t t0 = __rdtsc();
     auto r = client.get_int(keys[i]);
@@ -783,7 +755,7 @@ void BM_ReadUnderReloadStorm(benchmark::State& state) {
     ++k;
     if (++i == n) i = 0;
   }
-  const std::uint64_t allocs = t_allocs - a0;
+  const std::uint64_t allocs = shmconf::bench::allocations() - a0;
   if (publishing && state.thread_index() == 0) {
     const char stop = 's';
     std::uint64_t count = 0;

@@ -30,7 +30,7 @@
 //   BM_Wakeup/process          Publisher::flip -> a waiter in another process
 //                              (fork) or thread returns from wait_for_change
 //
-// fmt: 0 = JSON, 1 = YAML. kb: input size in KB (1 KB = 1000 bytes).
+// fmt: 0 = JSON, 1 = YAML, 2 = TOML. kb: input size in KB (1 KB = 1000 bytes).
 // All timings are manual (SetIterationTime) with fixed iteration counts:
 // these are milliseconds-to-seconds operations with side effects, and a
 // 10 MB YAML parse takes about a second here. Counters: bytes (the input),
@@ -52,6 +52,8 @@
 #include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -69,6 +71,7 @@
 #include <thread>
 #include <vector>
 
+#include "alloc_count.hpp"
 #include "core/namespace_service.hpp"
 #include "parse/parse.hpp"
 #include "publish/builder.hpp"
@@ -255,8 +258,61 @@ void yaml_block(const sd::Value& v, int indent, bool inline_first, std::string& 
   }
 }
 
+// TOML through toml++'s own writer (the generated configs hold no nulls,
+// which TOML cannot spell).
+void to_toml(const sd::Value& v, toml::array& out);
+void to_toml(const sd::Value& v, toml::table& out) {
+  for (const auto& [k, c] : v.fields) {
+    switch (c.type) {
+      case shmconf::format::Type::kObject: {
+        toml::table t;
+        to_toml(c, t);
+        out.insert(k, std::move(t));
+        break;
+      }
+      case shmconf::format::Type::kArray: {
+        toml::array a;
+        to_toml(c, a);
+        out.insert(k, std::move(a));
+        break;
+      }
+      case shmconf::format::Type::kBool:
+        out.insert(k, c.b);
+        break;
+      case shmconf::format::Type::kInt:
+        out.insert(k, c.i);
+        break;
+      case shmconf::format::Type::kDouble:
+        out.insert(k, c.d);
+        break;
+      default:
+        out.insert(k, c.s);
+    }
+  }
+}
+void to_toml(const sd::Value& v, toml::array& out) {
+  for (const sd::Value& c : v.items) {
+    if (c.type == shmconf::format::Type::kObject) {
+      toml::table t;
+      to_toml(c, t);
+      out.push_back(std::move(t));
+    } else if (c.type == shmconf::format::Type::kString) {
+      out.push_back(c.s);
+    } else if (c.type == shmconf::format::Type::kInt) {
+      out.push_back(c.i);
+    }
+  }
+}
+
 std::string render(const sd::Value& v, sd::Format f) {
   if (f == sd::Format::kJson) return sd::to_json(v, true) + "\n";
+  if (f == sd::Format::kToml) {
+    toml::table t;
+    to_toml(v, t);
+    std::ostringstream ss;
+    ss << t << "\n";
+    return ss.str();
+  }
   std::string out;
   yaml_block(v, 0, false, out);
   return out;
@@ -281,7 +337,9 @@ struct Input {
   const char* ext = "";
 };
 
-const char* fmt_name(sd::Format f) { return f == sd::Format::kJson ? "json" : "yaml"; }
+const char* fmt_name(sd::Format f) {
+  return f == sd::Format::kJson ? "json" : f == sd::Format::kYaml ? "yaml" : "toml";
+}
 
 Input& input(sd::Format f, std::int64_t kb) {
   static std::mutex mu;
@@ -543,11 +601,14 @@ void BM_Reload(benchmark::State& state) {
   const auto f = static_cast<sd::Format>(state.range(0));
   Service& s = service_for(f, state.range(1));
   Samples t;
+  std::uint64_t allocs = 0;
   for (auto _ : state) {
     s.swap_source();
+    const std::uint64_t a0 = shmconf::bench::allocations();
     const auto t0 = Clock::now();
     const sd::ReloadOutcome out = s.svc->reload("bench");
     const double dt = seconds(Clock::now() - t0);
+    allocs += shmconf::bench::allocations() - a0;
     if (!out.published) {
       state.SkipWithError(("reload did not publish: " + out.message + " " + out.error).c_str());
       break;
@@ -557,6 +618,10 @@ void BM_Reload(benchmark::State& state) {
     t.add(dt);
   }
   size_counters(state, s.in->bytes, t);
+  // Everything reload() allocates, the reply's change list included.
+  state.counters["allocs_per_reload"] =
+      static_cast<double>(allocs) /
+      static_cast<double>(std::max<std::int64_t>(state.iterations(), 1));
 }
 
 void BM_ReloadVisible(benchmark::State& state) {
@@ -576,6 +641,11 @@ void BM_ReloadVisible(benchmark::State& state) {
       YAML::Node n = YAML::Load(read_file(next));
       benchmark::DoNotOptimize(n.size());
       b = seconds(Clock::now() - b0);  // the Node tree's destruction excluded
+    } else if (f == sd::Format::kToml) {
+      const auto b0 = Clock::now();
+      toml::table t = toml::parse(read_file(next));
+      benchmark::DoNotOptimize(t.size());
+      b = seconds(Clock::now() - b0);  // the table's destruction excluded
     } else {
       const auto b0 = Clock::now();
       auto doc = parser.load(next.string());
@@ -609,7 +679,8 @@ void BM_ReloadVisible(benchmark::State& state) {
   size_counters(state, s.in->bytes, visible);
   state.counters["woke_ms"] = woke.pct(0.5) * 1e3;
   state.counters["reload_call_ms"] = call.pct(0.5) * 1e3;
-  // YAML: YAML::Load of the file; JSON: simdjson's parser.load of the file.
+  // YAML: YAML::Load of the file; TOML: toml::parse; JSON: simdjson's
+  // parser.load of the file.
   state.counters["baseline_ms"] = base.pct(0.5) * 1e3;
   state.counters["per_baseline"] = ratio.pct(0.5);
 }
@@ -671,15 +742,20 @@ void BM_ReloadStages(benchmark::State& state) {
   const double canonical =
       static_cast<double>(sd::to_json(sd::parse_file(in.file[0].string(), 0)).size());
   Samples parse, merge, hash, build, create, flip, attach, destroy, total;
+  // Heap allocations per stage, summed over the iterations.
+  std::uint64_t a_parse = 0, a_merge = 0, a_hash = 0, a_build = 0, a_create = 0;
   int variant = 0;
   std::uint64_t version = 0;
   for (auto _ : state) {
+    const std::uint64_t a0 = shmconf::bench::allocations();
     const auto t0 = Clock::now();
     sd::Value parsed = sd::parse_file(in.file[variant].string(), 0);
     const auto t1 = Clock::now();
+    const std::uint64_t a1 = shmconf::bench::allocations();
     sd::Value merged = sd::Value::object();
     sd::merge_into(merged, std::move(parsed));
     const auto t2 = Clock::now();
+    const std::uint64_t a2 = shmconf::bench::allocations();
     sd::BuildInput bi;
     bi.root = &merged;
     bi.sources = &sources;
@@ -688,10 +764,18 @@ void BM_ReloadStages(benchmark::State& state) {
     bi.trigger = "bench";
     bi.previous = live ? &live->view : nullptr;
     const auto t3 = Clock::now();
+    const std::uint64_t a3 = shmconf::bench::allocations();
     sd::SnapshotBuilder builder(bi);
     const auto t4 = Clock::now();
+    const std::uint64_t a4 = shmconf::bench::allocations();
     auto seg = pub.create(builder);
     const auto t5 = Clock::now();
+    const std::uint64_t a5 = shmconf::bench::allocations();
+    a_parse += a1 - a0;
+    a_merge += a2 - a1;
+    a_hash += a3 - a2;
+    a_build += a4 - a3;
+    a_create += a5 - a4;
     pub.flip(*seg);
     const auto t6 = Clock::now();
     if (!client) {
@@ -735,6 +819,16 @@ void BM_ReloadStages(benchmark::State& state) {
   state.counters["client_attach_ms"] = attach.pct(0.5) * 1e3;
   state.counters["free_tree_ms"] = destroy.pct(0.5) * 1e3;
   state.counters["to_flip_ms"] = total.pct(0.5) * 1e3;
+  // Allocations per reload, by stage, and per key (the budget: none per key).
+  const double iters = static_cast<double>(state.iterations());
+  const double keys = live ? live->view.node_count() - 1.0 : 1.0;
+  state.counters["allocs_parse"] = static_cast<double>(a_parse) / iters;
+  state.counters["allocs_merge"] = static_cast<double>(a_merge) / iters;
+  state.counters["allocs_hash"] = static_cast<double>(a_hash) / iters;
+  state.counters["allocs_build"] = static_cast<double>(a_build) / iters;
+  state.counters["allocs_create"] = static_cast<double>(a_create) / iters;
+  state.counters["allocs_per_key"] =
+      static_cast<double>(a_parse + a_merge + a_hash + a_build + a_create) / iters / keys;
   if (live) pub.unlink(live->id);
 }
 
@@ -884,8 +978,8 @@ void register_all() {
         ->UseManualTime()
         ->Iterations(iters(kb, true, false));
   }
-  for (int f = 0; f < 2; ++f) {
-    const bool yaml = f == 1;
+  for (int f = 0; f < 3; ++f) {
+    const bool yaml = f != 0;  // YAML and TOML parse slowly: fewer iterations
     for (std::int64_t kb : kSizesKb) {
       using Fn = void (*)(benchmark::State&);
       const std::pair<const char*, Fn> kinds[] = {{"BM_ParseFile", BM_ParseFile},
@@ -900,13 +994,13 @@ void register_all() {
       }
     }
   }
-  for (int f = 0; f < 2; ++f) {
+  for (int f = 0; f < 3; ++f) {
     for (std::int64_t kb : kSizesKb) {
       benchmark::RegisterBenchmark("BM_ReloadStages", BM_ReloadStages)
           ->ArgNames({"fmt", "kb"})
           ->Args({f, kb})
           ->UseManualTime()
-          ->Iterations(iters(kb, f == 1, false));
+          ->Iterations(iters(kb, f != 0, false));
     }
   }
   for (std::int64_t kb : kSizesKb) {

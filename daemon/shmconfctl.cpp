@@ -287,8 +287,8 @@ int main(int argc, char** argv) {
                 << "\n";
     } else {
       // get("") is the root, which has no index slot.
-      const auto* slot = key.empty() ? nullptr : snap.view()->find(key);
-      const auto& n = slot ? snap.view()->node(slot->node) : snap.view()->root();
+      const shmconf::format::Node* found = key.empty() ? nullptr : snap.view()->find(key);
+      const auto& n = found ? *found : snap.view()->root();
       std::cout << sd::node_to_json(*snap.view(), n, {c.show_secrets}).dump() << "\n";
     }
     return 0;
@@ -308,12 +308,12 @@ int main(int argc, char** argv) {
   if (explain->parsed()) {
     auto client = open_client(c);
     auto snap = live_snapshot(client);
-    const auto* slot = snap.view()->find(key);
-    if (slot == nullptr) {
+    const shmconf::format::Node* found = snap.view()->find(key);
+    if (found == nullptr) {
       std::cerr << "shmconfctl: " << key << ": key not found (version " << snap.version() << ")\n";
       return kExitFail;
     }
-    const auto& n = snap.view()->node(slot->node);
+    const auto& n = *found;
     nlohmann::ordered_json j;
     j["key"] = key;
     j["value"] = sd::node_to_json(*snap.view(), n, {c.show_secrets});
@@ -337,7 +337,8 @@ int main(int argc, char** argv) {
       std::cout << key << " = " << j["value"].dump() << "\n";
       if (!j["origin"].is_null()) {
         std::cout << "  set by " << j["origin"]["source"].get<std::string>();
-        if (n.line) std::cout << ":" << n.line << ":" << n.column;
+        const auto& at = snap.view()->origin(n);
+        if (at.line) std::cout << ":" << at.line << ":" << at.column;
         std::cout << "\n";
       }
       std::cout << "  version " << snap.version() << "\n";

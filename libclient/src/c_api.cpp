@@ -125,10 +125,14 @@ int shmconf_snapshot_list(const shmconf_snapshot* s, const char* section, shmcon
   if (r->type() != shmconf::Type::kObject && r->type() != shmconf::Type::kArray) {
     return SHMCONF_E_WRONG_TYPE;
   }
+  // Full paths are assembled from names (FORMAT.md "Key paths") into one
+  // buffer on the stack: listing allocates nothing.
+  char key[shmconf::format::kMaxKeyLength + 1];
   for (shmconf::Value child : r->children()) {
-    // Keys in the pool are NUL-terminated (FORMAT.md), so data() is a C string.
-    const std::string_view k = child.key();
-    if (int rc = fn(k.data(), k.size(), static_cast<int>(child.type()), ctx); rc != 0) return rc;
+    const std::size_t len = child.key_to(key, sizeof key - 1);
+    if (len > sizeof key - 1) return SHMCONF_E_CORRUPT;
+    key[len] = '\0';
+    if (int rc = fn(key, len, static_cast<int>(child.type()), ctx); rc != 0) return rc;
   }
   return 0;
 }

@@ -22,23 +22,18 @@
 
 namespace shmconf {
 namespace detail {
+// Per-thread cache of "generation G of client C maps to M" (client.hpp).
+// The fast path reads only this trivially destructible, initial-exec TLS
+// array, which costs one %fs-relative load, no __tls_get_addr call. The
+// matching pins, which keep M mapped while the entry points at it, live in
+// t_pins, touched only on the slow path and released when the thread exits.
+__thread TlsEntry t_fast[kTlsSlots] __attribute__((tls_model("initial-exec")));
+
 namespace {
 
 std::atomic<std::uint64_t> g_next_client_id{1};
 std::atomic<std::uint32_t> g_next_serial{1};
 
-// Per-thread cache of "generation G of client C maps to M". The fast path
-// reads only this trivially destructible, initial-exec TLS array, which
-// costs one %fs-relative load, no __tls_get_addr call. The matching pins,
-// which keep M mapped while the entry points at it, live in t_pins, touched
-// only on the slow path and released when the thread exits.
-constexpr int kTlsSlots = 4;
-struct TlsEntry {
-  std::uint64_t client_id;
-  std::uint64_t gen;
-  const Mapping* map;
-};
-__attribute__((tls_model("initial-exec"))) thread_local TlsEntry t_fast[kTlsSlots];
 __attribute__((tls_model("initial-exec"))) thread_local unsigned t_victim;
 struct TlsPins {
   std::array<std::shared_ptr<const Mapping>, kTlsSlots> pin;
@@ -169,8 +164,8 @@ Result<std::unique_ptr<ClientImpl>> ClientImpl::attach(std::string_view ns,
     c->ctl_ = static_cast<const format::ControlBlock*>(addr);
     c->owner_ = st.st_uid;
     if (c->ctl_->magic != format::kControlMagic) return Errc::kCorrupt;
-    if (c->ctl_->format_version != format::kFormatVersion ||
-        c->ctl_->layout_signature != format::kLayoutSignature) {
+    if (c->ctl_->format_version != format::kControlVersion ||
+        c->ctl_->layout_signature != format::kControlLayoutSignature) {
       return Errc::kVersion;
     }
     if (c->ctl_->size != sizeof(format::ControlBlock)) return Errc::kCorrupt;
@@ -221,7 +216,11 @@ const Mapping* ClientImpl::refresh(std::uint64_t gen, int tls_slot) const noexce
   if (!have_gen_ || cur_gen_ != gen) refresh_locked(gen);
   if (tls_slot < 0) tls_slot = static_cast<int>(t_victim++ % kTlsSlots);
   t_pins.pin[tls_slot] = cur_;
-  t_fast[tls_slot] = TlsEntry{id_, gen, cur_.get()};
+  const Mapping* m = cur_.get();
+  // No mapping: a serial no Key cache can hold, so Key reads take the slow
+  // path and report kNoSnapshot.
+  t_fast[tls_slot] =
+      TlsEntry{id_, gen, m, m ? &m->view.node(0) : nullptr, m ? m->serial : 0xFFFFFFFFu};
   return cur_.get();
 }
 
@@ -351,32 +350,33 @@ Result<std::string_view> Value::as_string() const noexcept {
 Value::Children Value::children() const noexcept { return {view_, view_->children(*node_)}; }
 std::size_t Value::size() const noexcept { return view_->children(*node_).size(); }
 Origin Value::origin() const noexcept {
-  return Origin{view_->source_name(node_->source), node_->line, node_->column};
+  const format::Origin& o = view_->origin(*node_);
+  return Origin{view_->source_name(o.source), o.line, o.column};
 }
 
 // --- Snapshot ------------------------------------------------------------------
 
 namespace {
 
-// Typed reads from one slot: shared by Snapshot, the one-shot getters and
+// Typed reads from one node: shared by Snapshot, the one-shot getters and
 // Key reads, so every path converts the same way.
-Result<bool> slot_bool(const format::IndexSlot* s) noexcept {
-  if (s == nullptr) return Errc::kNotFound;
-  if (s->type != static_cast<std::uint8_t>(Type::kBool)) return Errc::kWrongType;
-  return s->payload != 0;
+Result<bool> node_bool(const format::Node* n) noexcept {
+  if (n == nullptr) return Errc::kNotFound;
+  if (format::node_type(*n) != Type::kBool) return Errc::kWrongType;
+  return n->payload != 0;
 }
-Result<std::int64_t> slot_int(const format::IndexSlot* s) noexcept {
-  if (s == nullptr) return Errc::kNotFound;
-  if (s->type != static_cast<std::uint8_t>(Type::kInt)) return Errc::kWrongType;
-  return static_cast<std::int64_t>(s->payload);
+Result<std::int64_t> node_int(const format::Node* n) noexcept {
+  if (n == nullptr) return Errc::kNotFound;
+  if (format::node_type(*n) != Type::kInt) return Errc::kWrongType;
+  return static_cast<std::int64_t>(n->payload);
 }
-Result<double> slot_double(const format::IndexSlot* s) noexcept {
-  if (s == nullptr) return Errc::kNotFound;
-  if (s->type == static_cast<std::uint8_t>(Type::kInt)) {
-    return static_cast<double>(static_cast<std::int64_t>(s->payload));
+Result<double> node_double(const format::Node* n) noexcept {
+  if (n == nullptr) return Errc::kNotFound;
+  if (format::node_type(*n) == Type::kInt) {
+    return static_cast<double>(static_cast<std::int64_t>(n->payload));
   }
-  if (s->type != static_cast<std::uint8_t>(Type::kDouble)) return Errc::kWrongType;
-  return std::bit_cast<double>(s->payload);
+  if (format::node_type(*n) != Type::kDouble) return Errc::kWrongType;
+  return std::bit_cast<double>(n->payload);
 }
 
 }  // namespace
@@ -399,29 +399,29 @@ std::size_t Snapshot::key_count() const noexcept { return view_ ? view_->node_co
 Result<Value> Snapshot::get(std::string_view key) const noexcept {
   if (view_ == nullptr) return Errc::kNoSnapshot;
   if (key.empty()) return Value(view_, &view_->root());
-  const format::IndexSlot* s = view_->find(key);
-  if (s == nullptr) return Errc::kNotFound;
-  return Value(view_, &view_->node(s->node));
+  const format::Node* n = view_->find(key);
+  if (n == nullptr) return Errc::kNotFound;
+  return Value(view_, n);
 }
 Result<Value> Snapshot::root() const noexcept { return get({}); }
 Result<bool> Snapshot::get_bool(std::string_view key) const noexcept {
   if (view_ == nullptr) return Errc::kNoSnapshot;
-  return slot_bool(view_->find(key));
+  return node_bool(view_->find(key));
 }
 Result<std::int64_t> Snapshot::get_int(std::string_view key) const noexcept {
   if (view_ == nullptr) return Errc::kNoSnapshot;
-  return slot_int(view_->find(key));
+  return node_int(view_->find(key));
 }
 Result<double> Snapshot::get_double(std::string_view key) const noexcept {
   if (view_ == nullptr) return Errc::kNoSnapshot;
-  return slot_double(view_->find(key));
+  return node_double(view_->find(key));
 }
 Result<std::string_view> Snapshot::get_string(std::string_view key) const noexcept {
   if (view_ == nullptr) return Errc::kNoSnapshot;
-  const format::IndexSlot* s = view_->find(key);
-  if (s == nullptr) return Errc::kNotFound;
-  if (s->type != static_cast<std::uint8_t>(Type::kString)) return Errc::kWrongType;
-  return view_->string_value(s->payload);
+  const format::Node* n = view_->find(key);
+  if (n == nullptr) return Errc::kNotFound;
+  if (format::node_type(*n) != Type::kString) return Errc::kWrongType;
+  return view_->string_value(n->payload);
 }
 
 std::vector<std::string_view> Snapshot::sources() const {
@@ -446,7 +446,8 @@ Key::Key(std::string path) : path_(std::move(path)), hash_(key_hash(path_, 0)) {
 
 // --- Client ------------------------------------------------------------------------
 
-Client::Client(std::unique_ptr<detail::ClientImpl> impl) noexcept : impl_(std::move(impl)) {}
+Client::Client(std::unique_ptr<detail::ClientImpl> impl) noexcept
+    : impl_(std::move(impl)), ctl_(impl_->control()), id_(impl_->id()) {}
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
@@ -480,57 +481,57 @@ std::uint64_t Client::generation() const noexcept {
 Result<bool> Client::get_bool(std::string_view key) const noexcept {
   const detail::Mapping* m = impl_->current();
   if (m == nullptr) return Errc::kNoSnapshot;
-  return slot_bool(m->view.find(key));
+  return node_bool(m->view.find(key));
 }
 Result<std::int64_t> Client::get_int(std::string_view key) const noexcept {
   const detail::Mapping* m = impl_->current();
   if (m == nullptr) return Errc::kNoSnapshot;
-  return slot_int(m->view.find(key));
+  return node_int(m->view.find(key));
 }
 Result<double> Client::get_double(std::string_view key) const noexcept {
   const detail::Mapping* m = impl_->current();
   if (m == nullptr) return Errc::kNoSnapshot;
-  return slot_double(m->view.find(key));
+  return node_double(m->view.find(key));
 }
 
 Key Client::key(std::string_view path) const { return Key(std::string(path)); }
 
 namespace {
 
-// The slot for `k` in mapping `m`, using and refreshing k's cache. The cache
-// word is (mapping serial << 32) | (slot index + 1), or index 0 for "absent
+// The node for `k` in mapping `m`, using and refreshing k's cache. The cache
+// word is (mapping serial << 32) | (node index + 1), or index 0 for "absent
 // in this mapping". Relaxed atomics: a racing thread can only store another
 // correct resolution for some mapping, and a serial mismatch re-resolves.
-const format::IndexSlot* resolve(const detail::Mapping* m, const Key& k, std::uint64_t hash,
-                                 std::uint64_t* cache) noexcept {
+const format::Node* resolve(const detail::Mapping* m, const Key& k, std::uint64_t hash,
+                            std::uint64_t* cache) noexcept {
   const std::uint64_t c = __atomic_load_n(cache, __ATOMIC_RELAXED);
   if ((c >> 32) == m->serial) {
     const std::uint32_t idx = static_cast<std::uint32_t>(c);
-    return idx == 0 ? nullptr : &m->view.slots()[idx - 1];
+    return idx == 0 ? nullptr : &m->view.node(idx - 1);
   }
   const std::uint64_t h = m->view.seed() == 0 ? hash : key_hash(k.path(), m->view.seed());
-  const format::IndexSlot* s = m->view.find(k.path(), h);
-  const std::uint64_t idx = s ? static_cast<std::uint64_t>(s - m->view.slots().data()) + 1 : 0;
+  const format::Node* n = m->view.find(k.path(), h);
+  const std::uint64_t idx = n ? std::uint64_t{m->view.index_of(*n)} + 1 : 0;
   __atomic_store_n(cache, (std::uint64_t{m->serial} << 32) | idx, __ATOMIC_RELAXED);
-  return s;
+  return n;
 }
 
 }  // namespace
 
-Result<bool> Client::get_bool(const Key& k) const noexcept {
+Result<bool> Client::get_bool_slow(const Key& k) const noexcept {
   const detail::Mapping* m = impl_->current();
   if (m == nullptr) return Errc::kNoSnapshot;
-  return slot_bool(resolve(m, k, k.hash_, &k.cache_));
+  return node_bool(resolve(m, k, k.hash_, &k.cache_));
 }
-Result<std::int64_t> Client::get_int(const Key& k) const noexcept {
+Result<std::int64_t> Client::get_int_slow(const Key& k) const noexcept {
   const detail::Mapping* m = impl_->current();
   if (m == nullptr) return Errc::kNoSnapshot;
-  return slot_int(resolve(m, k, k.hash_, &k.cache_));
+  return node_int(resolve(m, k, k.hash_, &k.cache_));
 }
-Result<double> Client::get_double(const Key& k) const noexcept {
+Result<double> Client::get_double_slow(const Key& k) const noexcept {
   const detail::Mapping* m = impl_->current();
   if (m == nullptr) return Errc::kNoSnapshot;
-  return slot_double(resolve(m, k, k.hash_, &k.cache_));
+  return node_double(resolve(m, k, k.hash_, &k.cache_));
 }
 
 Result<std::uint64_t> Client::wait_for_change(std::uint64_t known_version,

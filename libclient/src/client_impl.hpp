@@ -43,6 +43,7 @@ class ClientImpl {
   std::shared_ptr<const Mapping> current_pinned() const noexcept;
 
   const format::ControlBlock* control() const noexcept { return ctl_; }
+  std::uint64_t id() const noexcept { return id_; }
   std::string last_error() const;
   const std::string& ns() const noexcept { return ns_; }
   const std::string& prefix() const noexcept { return prefix_; }

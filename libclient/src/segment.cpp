@@ -71,6 +71,68 @@ inline bool same_key(const unsigned char* a, const unsigned char* b, std::size_t
   return true;
 }
 
+// Every node: a known type, a payload inside the segment, a name where its
+// parent is an object (a length-prefixed, NUL-terminated string of the
+// pool) and none elsewhere, and a place inside its parent's child range.
+// With every node inside its parent's range and parent < child, a sum of
+// node_count - 1 children means the ranges are disjoint: the nodes form one
+// tree, a walk visits each node once and a walk up the parents ends at the
+// root.
+Errc check_nodes(const unsigned char* base, const Node* nodes, std::uint32_t count,
+                 std::uint64_t s_lo, std::uint64_t s_hi, SegmentError* why) noexcept {
+  using format::Type;
+  auto container = [](const Node& n) {
+    return format::node_type(n) == Type::kArray || format::node_type(n) == Type::kObject;
+  };
+  const Node& root = nodes[0];
+  if (format::node_type(root) != Type::kObject || root.name != 0 || format::node_parent(root)) {
+    return refuse(why, Errc::kCorrupt, "root node is not an object");
+  }
+  std::uint64_t children_total = 0;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const Node& n = nodes[i];
+    const std::uint8_t t = format::node_type_bits(n);
+    bool ok = valid_type(t);
+    if (t == static_cast<std::uint8_t>(Type::kString)) {
+      ok = ok &&
+           within(format::low32(n.payload), std::uint64_t{format::high32(n.payload)} + 1, s_lo,
+                  s_hi) &&
+           base[std::uint64_t{format::low32(n.payload)} + format::high32(n.payload)] == 0;
+    } else if (t == static_cast<std::uint8_t>(Type::kBool)) {
+      ok = ok && n.payload <= 1;
+    } else if (container(n)) {
+      const std::uint64_t first = format::low32(n.payload);
+      const std::uint64_t kids = format::high32(n.payload);
+      ok = ok && (kids == 0 || first > i) && first + kids <= count;
+      children_total += kids;
+    }
+    if (!ok) return refuse(why, Errc::kCorrupt, "node %u malformed", i);
+    if (i == 0) continue;
+    const std::uint32_t parent = format::node_parent(n);
+    if (parent >= i) return refuse(why, Errc::kCorrupt, "node %u: parent after child", i);
+    const Node& p = nodes[parent];
+    const std::uint64_t first = format::low32(p.payload);
+    if (!container(p) || i < first || i >= first + format::high32(p.payload)) {
+      return refuse(why, Errc::kCorrupt, "node %u outside its parent's children", i);
+    }
+    if (format::node_type(p) == Type::kArray) {
+      if (n.name != 0) return refuse(why, Errc::kCorrupt, "array element %u has a name", i);
+      continue;
+    }
+    std::uint16_t len = 0;
+    if (n.name >= s_lo + 2 && n.name < s_hi) std::memcpy(&len, base + n.name - 2, sizeof len);
+    if (len == 0 || !within(n.name, std::uint64_t{len} + 1, s_lo, s_hi) ||
+        base[std::uint64_t{n.name} + len] != 0) {
+      return refuse(why, Errc::kCorrupt, "node %u: name outside the string pool", i);
+    }
+  }
+  if (children_total != count - 1u) {
+    return refuse(why, Errc::kCorrupt, "child ranges overlap (%llu children for %u nodes)",
+                  static_cast<unsigned long long>(children_total), count);
+  }
+  return Errc::kOk;
+}
+
 }  // namespace
 
 std::uint64_t key_hash(std::string_view key, std::uint64_t seed) noexcept {
@@ -118,16 +180,18 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
 
   // Sections: aligned and inside the segment.
   const std::uint64_t hs = sizeof(SegmentHeader);
-  if (h->nodes_off % 8 || h->index_off % 8 || h->meta_off % 8) {
+  if (h->nodes_off % 8 || h->index_off % 8 || h->meta_off % 8 || h->origins_off % 8) {
     return refuse(why, Errc::kCorrupt, "misaligned section offset");
   }
   if (!within(h->nodes_off, std::uint64_t{h->node_count} * sizeof(Node), hs, end) ||
       !within(h->index_off, std::uint64_t{h->index_capacity} * sizeof(IndexSlot), hs, end) ||
+      !within(h->origins_off, std::uint64_t{h->node_count} * sizeof(format::Origin), hs, end) ||
       !within(h->strings_off, h->strings_size, hs, end) ||
       !within(h->meta_off, h->meta_size, hs, end) || h->meta_size < sizeof(format::MetaHeader)) {
     return refuse(why, Errc::kCorrupt, "section outside the segment");
   }
-  if (h->node_count == 0 || h->index_capacity < h->node_count) {
+  if (h->node_count == 0 || h->node_count > format::kMaxNodes ||
+      h->index_capacity < h->node_count) {
     return refuse(why, Errc::kCorrupt, "index capacity %u too small for %u nodes",
                   h->index_capacity, h->node_count);
   }
@@ -135,73 +199,16 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
   const std::uint64_t s_hi = s_lo + h->strings_size;
   const auto* nodes = reinterpret_cast<const Node*>(base + h->nodes_off);
   const auto* slots = reinterpret_cast<const IndexSlot*>(base + h->index_off);
-
-  auto payload_ok = [&](std::uint8_t type, std::uint64_t payload, std::uint32_t self) {
-    switch (static_cast<format::Type>(type)) {
-      case format::Type::kString:
-        return within(format::low32(payload), format::high32(payload), s_lo, s_hi);
-      case format::Type::kArray:
-      case format::Type::kObject: {
-        const std::uint64_t first = format::low32(payload);
-        const std::uint64_t count = format::high32(payload);
-        return (count == 0 || first > self) && first + count <= h->node_count;
-      }
-      case format::Type::kBool:
-        return payload <= 1;
-      default:
-        return true;
-    }
-  };
-
-  if (nodes[0].type != static_cast<std::uint8_t>(format::Type::kObject) || nodes[0].key_len != 0) {
-    return refuse(why, Errc::kCorrupt, "root node is not an object");
-  }
-  // Sum of all containers' child counts: with every node inside its
-  // parent's range (below), a sum of node_count - 1 means the ranges are
-  // disjoint, so the nodes form one tree and a walk visits each node once.
-  std::uint64_t children_total = 0;
-  for (std::uint32_t i = 0; i < h->node_count; ++i) {
-    const Node& n = nodes[i];
-    // The key's NUL terminator is checked too: the C API hands keys out as
-    // C strings (shmconf_snapshot_list).
-    if (!valid_type(n.type) || !within(n.key_off, std::uint64_t{n.key_len} + 1, s_lo, s_hi) ||
-        base[std::uint64_t{n.key_off} + n.key_len] != 0 || n.key_len > format::kMaxKeyLength ||
-        n.name_pos > n.key_len || !payload_ok(n.type, n.payload, i)) {
-      return refuse(why, Errc::kCorrupt, "node %u malformed", i);
-    }
-    if (n.type == static_cast<std::uint8_t>(format::Type::kArray) ||
-        n.type == static_cast<std::uint8_t>(format::Type::kObject)) {
-      children_total += format::high32(n.payload);
-    }
-    if (i > 0) {
-      // A child lies inside its parent's child range, so parent < child and
-      // walking children can neither cycle nor leave the table.
-      if (n.parent >= i) return refuse(why, Errc::kCorrupt, "node %u: parent after child", i);
-      const Node& p = nodes[n.parent];
-      const bool container = p.type == static_cast<std::uint8_t>(format::Type::kArray) ||
-                             p.type == static_cast<std::uint8_t>(format::Type::kObject);
-      const std::uint64_t first = format::low32(p.payload);
-      if (!container || i < first || i >= first + format::high32(p.payload)) {
-        return refuse(why, Errc::kCorrupt, "node %u outside its parent's children", i);
-      }
-    }
-  }
-  if (children_total != h->node_count - 1u) {
-    return refuse(why, Errc::kCorrupt, "child ranges overlap (%llu children for %u nodes)",
-                  static_cast<unsigned long long>(children_total), h->node_count);
+  if (const Errc e = check_nodes(base, nodes, h->node_count, s_lo, s_hi, why); e != Errc::kOk) {
+    return e;
   }
   std::uint64_t used = 0;
   for (std::uint32_t i = 0; i < h->index_capacity; ++i) {
     const IndexSlot& s = slots[i];
-    if (s.hash == 0) continue;
+    if (s.tag == 0) continue;
     ++used;
     if (s.node == 0 || s.node >= h->node_count) {
       return refuse(why, Errc::kCorrupt, "index slot %u: node out of range", i);
-    }
-    const Node& n = nodes[s.node];
-    if (s.type != n.type || s.payload != n.payload || s.key_off != n.key_off ||
-        s.key_len != n.key_len) {
-      return refuse(why, Errc::kCorrupt, "index slot %u disagrees with node %u", i, s.node);
     }
   }
   if (used != h->node_count - 1u) {
@@ -229,7 +236,9 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
   }
   const auto* changed = reinterpret_cast<const format::ChangedKey*>(base + meta->changed_off);
   for (std::uint32_t i = 0; i < meta->changed_count; ++i) {
-    if (!within(changed[i].key_off, changed[i].key_len, s_lo, s_hi) || changed[i].kind < 1 ||
+    // NUL-terminated too: the C API hands change keys out as C strings.
+    if (!within(changed[i].key_off, std::uint64_t{changed[i].key_len} + 1, s_lo, s_hi) ||
+        base[std::uint64_t{changed[i].key_off} + changed[i].key_len] != 0 || changed[i].kind < 1 ||
         changed[i].kind > 3) {
       return refuse(why, Errc::kCorrupt, "changed key %u malformed", i);
     }
@@ -239,6 +248,7 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
   out->hdr_ = h;
   out->nodes_ = nodes;
   out->slots_ = slots;
+  out->origins_ = reinterpret_cast<const format::Origin*>(base + h->origins_off);
   out->meta_ = meta;
   out->sources_ = sources;
   out->changed_ = changed;
@@ -247,19 +257,134 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
 
 namespace {
 
+inline std::uint16_t load16(const unsigned char* p) noexcept {
+  std::uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// key[b, e) is the canonical decimal spelling of `index` (no sign, no
+// leading zero).
+inline bool is_index(const char* key, std::size_t b, std::size_t e, std::uint32_t index) noexcept {
+  if (b == e || e - b > 10 || (e - b > 1 && key[b] == '0')) return false;
+  std::uint64_t v = 0;
+  for (std::size_t i = b; i < e; ++i) v = v * 10 + static_cast<unsigned>(key[i] - '0');
+  return v == index;
+}
+
+}  // namespace
+
+// Does the path of node `i` spell `key`? Walks from the node up to the root,
+// consuming the key from its end: a name (and the '.' before it unless the
+// parent is the root), or "[k]" for the k-th element of an array. Each step
+// consumes at least one byte of the key, so the walk ends within key.size()
+// steps whatever the segment says; open() proved every parent index is
+// smaller than its child's.
+bool SegmentView::matches(std::string_view key, std::uint32_t i) const noexcept {
+  const char* k = key.data();
+  std::size_t pos = key.size();
+  while (i != 0) {
+    const Node& n = nodes_[i];
+    const std::uint32_t p = format::node_parent(n);
+    if (n.name == 0) {
+      // An array element (open() proved: no name exactly when the parent is
+      // an array), spelled "[k]".
+      if (pos < 3 || k[pos - 1] != ']') return false;
+      std::size_t b = pos - 1;
+      while (b > 0 && k[b - 1] >= '0' && k[b - 1] <= '9') --b;
+      if (b == 0 || k[b - 1] != '[' ||
+          !is_index(k, b, pos - 1, i - format::low32(nodes_[p].payload))) {
+        return false;
+      }
+      pos = b - 1;
+    } else {
+      const std::size_t len = load16(base_ + n.name - 2);
+      if (len > pos ||
+          !same_key(base_ + n.name, reinterpret_cast<const unsigned char*>(k + pos - len), len)) {
+        return false;
+      }
+      pos -= len;
+      if (p != 0) {
+        if (pos == 0 || k[pos - 1] != '.') return false;
+        --pos;
+      }
+    }
+    i = p;
+  }
+  return pos == 0;
+}
+
+std::string_view SegmentView::name(const format::Node& n) const noexcept {
+  if (n.name == 0) return {};
+  return {reinterpret_cast<const char*>(base_) + n.name, load16(base_ + n.name - 2)};
+}
+
+std::size_t SegmentView::key_to(const format::Node& n, char* buf, std::size_t cap) const noexcept {
+  // First the length, then the bytes from the end backwards. Depth is
+  // bounded by the parent chain (strictly decreasing indices).
+  auto step_len = [&](std::uint32_t i) -> std::size_t {
+    const Node& x = nodes_[i];
+    const std::uint32_t p = format::node_parent(x);
+    if (format::node_type(nodes_[p]) == format::Type::kArray) {
+      std::uint32_t k = i - format::low32(nodes_[p].payload);
+      std::size_t digits = 1;
+      while (k >= 10) k /= 10, ++digits;
+      return digits + 2;
+    }
+    return name(x).size() + (p != 0 ? 1 : 0);
+  };
+  std::size_t total = 0;
+  for (std::uint32_t i = index_of(n); i != 0; i = format::node_parent(nodes_[i])) {
+    total += step_len(i);
+  }
+  if (total > cap) return total;
+  std::size_t pos = total;
+  for (std::uint32_t i = index_of(n); i != 0; i = format::node_parent(nodes_[i])) {
+    const Node& x = nodes_[i];
+    const std::uint32_t p = format::node_parent(x);
+    if (format::node_type(nodes_[p]) == format::Type::kArray) {
+      std::uint32_t k = i - format::low32(nodes_[p].payload);
+      buf[--pos] = ']';
+      do {
+        buf[--pos] = static_cast<char>('0' + k % 10);
+        k /= 10;
+      } while (k != 0);
+      buf[--pos] = '[';
+    } else {
+      const std::string_view nm = name(x);
+      pos -= nm.size();
+      std::memcpy(buf + pos, nm.data(), nm.size());
+      if (p != 0) buf[--pos] = '.';
+    }
+  }
+  return total;
+}
+
+std::string SegmentView::key(const format::Node& n) const {
+  std::string out(format::kMaxKeyLength, '\0');
+  std::size_t len = key_to(n, out.data(), out.size());
+  if (len > out.size()) {
+    out.resize(len);
+    len = key_to(n, out.data(), out.size());
+  }
+  out.resize(len);
+  return out;
+}
+
+namespace {
+
 // Linear probing from the hash's home slot. Bounded by the capacity:
 // open() proved a free slot exists, but the bound keeps the loop finite
 // whatever the slots say.
-inline const IndexSlot* probe(const unsigned char* base, const IndexSlot* slots, std::uint32_t cap,
-                              std::string_view key, std::uint64_t hash) noexcept {
+template <class Match>
+inline const IndexSlot* probe(const IndexSlot* slots, std::uint32_t cap, std::uint64_t hash,
+                              Match match) noexcept {
   std::uint32_t i = format::home_slot(hash, cap);
-  const auto* k = reinterpret_cast<const unsigned char*>(key.data());
+  const std::uint32_t tag = format::slot_tag(hash);
   for (std::uint32_t probes = 0; probes < cap; ++probes) {
     const IndexSlot& s = slots[i];
-    if (s.hash == hash && s.key_len == key.size() && same_key(base + s.key_off, k, key.size())) {
-      return &s;
-    }
-    if (s.hash == 0) return nullptr;
+    if (s.tag == tag && match(s.node)) return &s;
+    if (s.tag == 0) return nullptr;
     if (++i == cap) i = 0;
   }
   return nullptr;
@@ -267,20 +392,19 @@ inline const IndexSlot* probe(const unsigned char* base, const IndexSlot* slots,
 
 }  // namespace
 
-const format::IndexSlot* SegmentView::find(std::string_view key) const noexcept {
-  return probe(base_, slots_, hdr_->index_capacity, key, hash_of(key, hdr_->hash_seed));
+const format::Node* SegmentView::find(std::string_view key) const noexcept {
+  return find(key, hash_of(key, hdr_->hash_seed));
 }
 
-const format::IndexSlot* SegmentView::find(std::string_view key,
-                                           std::uint64_t hash) const noexcept {
-  return probe(base_, slots_, hdr_->index_capacity, key, hash);
+const format::Node* SegmentView::find(std::string_view key, std::uint64_t hash) const noexcept {
+  const IndexSlot* s = probe(slots_, hdr_->index_capacity, hash,
+                             [&](std::uint32_t node) { return matches(key, node); });
+  return s == nullptr ? nullptr : &nodes_[s->node];
 }
 
 std::span<const format::Node> SegmentView::children(const format::Node& n) const noexcept {
-  if (n.type != static_cast<std::uint8_t>(format::Type::kArray) &&
-      n.type != static_cast<std::uint8_t>(format::Type::kObject)) {
-    return {};
-  }
+  const format::Type t = format::node_type(n);
+  if (t != format::Type::kArray && t != format::Type::kObject) return {};
   return {nodes_ + format::low32(n.payload), format::high32(n.payload)};
 }
 
@@ -294,15 +418,15 @@ std::string_view SegmentView::source_name(std::uint32_t source) const noexcept {
 namespace shmconf {
 
 bool is_leaf(const format::Node& n) noexcept {
-  const auto t = static_cast<format::Type>(n.type);
+  const auto t = format::node_type(n);
   if (t != format::Type::kArray && t != format::Type::kObject) return true;
   return format::high32(n.payload) == 0;
 }
 
 bool same_leaf(const SegmentView& a, const format::Node& x, const SegmentView& b,
                const format::Node& y) noexcept {
-  if (x.type != y.type) return false;
-  switch (static_cast<format::Type>(x.type)) {
+  if (format::node_type(x) != format::node_type(y)) return false;
+  switch (format::node_type(x)) {
     case format::Type::kString:
       return a.string_value(x.payload) == b.string_value(y.payload);
     case format::Type::kArray:
@@ -313,35 +437,137 @@ bool same_leaf(const SegmentView& a, const format::Node& x, const SegmentView& b
   }
 }
 
+namespace {
+
+// One walk of two trees: members of objects pair up by name (both sorted),
+// elements of arrays by position. `path` is the key path of the nodes being
+// compared, grown and shrunk in place.
+class Differ {
+ public:
+  Differ(const SegmentView& from, const SegmentView& to, std::string_view prefix)
+      : from_(from), to_(to), prefix_(prefix) {}
+
+  std::vector<SegmentChange> run() {
+    const format::Node* a = from_.empty() ? nullptr : &from_.root();
+    walk(a, &to_.root(), 0);
+    std::sort(out_.begin(), out_.end(),
+              [](const SegmentChange& x, const SegmentChange& y) { return x.key < y.key; });
+    return std::move(out_);
+  }
+
+ private:
+  // Could a key under `path_` start with prefix_, or does it already?
+  bool relevant() const {
+    const std::size_t n = std::min(path_.size(), prefix_.size());
+    return path_.compare(0, n, prefix_, 0, n) == 0;
+  }
+
+  void emit(const format::Node* a, const format::Node* b, format::Change kind) {
+    if (path_.size() >= prefix_.size()) out_.push_back({path_, kind, a, b});
+  }
+
+  // Every leaf under one side only: added (a == nullptr) or removed.
+  void one_side(const SegmentView& v, const format::Node& n, bool removed, unsigned depth) {
+    if (!relevant() || depth > format::kMaxDepth) return;
+    if (is_leaf(n)) {
+      emit(removed ? &n : nullptr, removed ? nullptr : &n,
+           removed ? format::Change::kRemoved : format::Change::kAdded);
+      return;
+    }
+    for_children(v, n, [&](const format::Node& c) { one_side(v, c, removed, depth + 1); });
+  }
+
+  template <class Fn>
+  void for_children(const SegmentView& v, const format::Node& n, Fn fn) {
+    const bool array = format::node_type(n) == format::Type::kArray;
+    const std::size_t keep = path_.size();
+    std::uint32_t k = 0;
+    for (const format::Node& c : v.children(n)) {
+      append(array, v.name(c), k++, keep);
+      fn(c);
+      path_.resize(keep);
+    }
+  }
+
+  void append(bool array, std::string_view name, std::uint32_t k, std::size_t at) {
+    if (array) {
+      path_ += '[';
+      path_ += std::to_string(k);
+      path_ += ']';
+    } else {
+      if (at != 0) path_ += '.';
+      path_ += name;
+    }
+  }
+
+  void walk(const format::Node* a, const format::Node* b, unsigned depth) {
+    if (!relevant() || depth > format::kMaxDepth) return;
+    if (a == nullptr) return one_side(to_, *b, false, depth);
+    const bool leaf_a = is_leaf(*a), leaf_b = is_leaf(*b);
+    const auto ta = format::node_type(*a), tb = format::node_type(*b);
+    if (leaf_a && leaf_b) {
+      if (!same_leaf(from_, *a, to_, *b)) emit(a, b, format::Change::kChanged);
+      return;
+    }
+    if (leaf_a || leaf_b || ta != tb) {
+      // A leaf became a container or the other way, or an array an object:
+      // the old leaves go, the new ones come.
+      one_side(from_, *a, true, depth);
+      one_side(to_, *b, false, depth);
+      return;
+    }
+    if (ta == format::Type::kArray) return walk_array(*a, *b, depth);
+    walk_object(*a, *b, depth);
+  }
+
+  void walk_array(const format::Node& a, const format::Node& b, unsigned depth) {
+    const auto ca = from_.children(a), cb = to_.children(b);
+    const std::size_t keep = path_.size();
+    for (std::size_t k = 0; k < std::max(ca.size(), cb.size()); ++k) {
+      append(true, {}, static_cast<std::uint32_t>(k), keep);
+      if (k >= cb.size()) {
+        one_side(from_, ca[k], true, depth + 1);
+      } else if (k >= ca.size()) {
+        one_side(to_, cb[k], false, depth + 1);
+      } else {
+        walk(&ca[k], &cb[k], depth + 1);
+      }
+      path_.resize(keep);
+    }
+  }
+
+  void walk_object(const format::Node& a, const format::Node& b, unsigned depth) {
+    const auto ca = from_.children(a), cb = to_.children(b);
+    const std::size_t keep = path_.size();
+    std::size_t i = 0, j = 0;
+    while (i < ca.size() || j < cb.size()) {
+      const int cmp = i == ca.size()   ? 1
+                      : j == cb.size() ? -1
+                                       : from_.name(ca[i]).compare(to_.name(cb[j]));
+      append(false, cmp <= 0 ? from_.name(ca[i]) : to_.name(cb[j]), 0, keep);
+      if (cmp < 0) {
+        one_side(from_, ca[i++], true, depth + 1);
+      } else if (cmp > 0) {
+        one_side(to_, cb[j++], false, depth + 1);
+      } else {
+        walk(&ca[i++], &cb[j++], depth + 1);
+      }
+      path_.resize(keep);
+    }
+  }
+
+  const SegmentView& from_;
+  const SegmentView& to_;
+  std::string_view prefix_;
+  std::string path_;
+  std::vector<SegmentChange> out_;
+};
+
+}  // namespace
+
 std::vector<SegmentChange> diff_segments(const SegmentView& from, const SegmentView& to,
                                          std::string_view prefix) {
-  std::vector<SegmentChange> out;
-  auto under = [&](std::string_view key) { return key.substr(0, prefix.size()) == prefix; };
-  for (std::uint32_t i = 1; i < to.node_count(); ++i) {
-    const format::Node& n = to.node(i);
-    if (!is_leaf(n) || !under(to.key(n))) continue;
-    const format::IndexSlot* s = from.empty() ? nullptr : from.find(to.key(n));
-    const format::Node* old =
-        (s != nullptr && is_leaf(from.node(s->node))) ? &from.node(s->node) : nullptr;
-    if (old == nullptr) {
-      out.push_back({to.key(n), format::Change::kAdded, nullptr, &n});
-    } else if (!same_leaf(from, *old, to, n)) {
-      out.push_back({to.key(n), format::Change::kChanged, old, &n});
-    }
-  }
-  if (!from.empty()) {
-    for (std::uint32_t i = 1; i < from.node_count(); ++i) {
-      const format::Node& n = from.node(i);
-      if (!is_leaf(n) || !under(from.key(n))) continue;
-      const format::IndexSlot* s = to.find(from.key(n));
-      if (s == nullptr || !is_leaf(to.node(s->node))) {
-        out.push_back({from.key(n), format::Change::kRemoved, &n, nullptr});
-      }
-    }
-  }
-  std::sort(out.begin(), out.end(),
-            [](const SegmentChange& x, const SegmentChange& y) { return x.key < y.key; });
-  return out;
+  return Differ(from, to, prefix).run();
 }
 
 }  // namespace shmconf

@@ -33,12 +33,15 @@ void Client::Subscription::stop() {
 
 namespace {
 
+// `keys` owns the strings the returned changes' keys point into.
 std::vector<Client::Change> changes_between(const Snapshot& from, const Snapshot& to,
-                                            std::string_view prefix) {
+                                            std::string_view prefix,
+                                            std::vector<SegmentChange>* keys) {
   static const SegmentView kEmpty;
   const SegmentView& a = from.empty() ? kEmpty : *from.view();
   std::vector<Client::Change> out;
-  for (const SegmentChange& c : diff_segments(a, *to.view(), prefix)) {
+  *keys = diff_segments(a, *to.view(), prefix);
+  for (const SegmentChange& c : *keys) {
     Client::Change ch{c.key, c.kind, std::nullopt, std::nullopt};
     if (c.from_node != nullptr) ch.old_value = *from.get(c.key);
     if (c.to_node != nullptr) ch.new_value = *to.get(c.key);
@@ -67,7 +70,8 @@ Client::Subscription Client::subscribe(std::string prefix, Callback callback) co
       Snapshot cur(impl->current_pinned());
       if (!cur.empty() && (prev.empty() || cur.version() != prev.version() ||
                            cur.content_hash() != prev.content_hash())) {
-        auto changes = changes_between(prev, cur, prefix);
+        std::vector<SegmentChange> keys;
+        auto changes = changes_between(prev, cur, prefix, &keys);
         if (!changes.empty()) cb(prev, cur, changes);
         prev = std::move(cur);
       }

@@ -366,8 +366,8 @@ nlohmann::json NamespaceService::explain(const std::string& key, bool show_secre
   const Value merged = load_sources(&names, nullptr, key, &trace);
   bool sensitive = false;
   if (live_) {
-    const auto* slot = live_->view.find(key);
-    sensitive = slot && (live_->view.node(slot->node).flags & format::kNodeSensitive) != 0;
+    const format::Node* n = live_->view.find(key);
+    sensitive = n != nullptr && format::node_sensitive(*n);
   }
   if (!sensitive) {
     std::shared_ptr<const Schema> schema;

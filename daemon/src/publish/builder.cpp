@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cstring>
-#include <unordered_set>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace shmconf::daemon {
 namespace {
+
+constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+// Strings up to this length are interned; longer ones are rarely repeated.
+constexpr std::size_t kInternMax = 256;
 
 constexpr std::uint64_t align8(std::uint64_t v) { return (v + 7) & ~std::uint64_t{7}; }
 
@@ -26,15 +30,17 @@ std::uint64_t scalar_payload(const Value& v) {
   }
 }
 
-bool value_is_leaf(const Value& v) {
-  if (v.type == Type::kArray) return v.items.empty();
-  if (v.type == Type::kObject) return v.fields.empty();
-  return true;
+std::size_t child_count(const Value& v) {
+  if (v.type == Type::kArray) return v.items.size();
+  if (v.type == Type::kObject) return v.fields.size();
+  return 0;
 }
+
+bool value_is_leaf(const Value& v) { return child_count(v) == 0; }
 
 // A new leaf equals an old one: same type and value (FORMAT.md "Changes").
 bool same_as(const Value& v, const SegmentView& prev, const format::Node& n) {
-  if (static_cast<Type>(n.type) != v.type) return false;
+  if (format::node_type(n) != v.type) return false;
   switch (v.type) {
     case Type::kString:
       return prev.string_value(n.payload) == v.s;
@@ -46,60 +52,86 @@ bool same_as(const Value& v, const SegmentView& prev, const format::Node& n) {
   }
 }
 
-class Writer {
- public:
-  explicit Writer(std::span<std::byte> dst) : base_(dst.data()) {}
-  template <class T>
-  T* at(std::uint64_t off) const {
-    return reinterpret_cast<T*>(base_ + off);
-  }
-  // Appends s and a NUL to the string pool; returns its offset.
-  std::uint32_t add_string(std::string_view s) {
-    const std::uint32_t off = cursor_;
-    std::memcpy(base_ + cursor_, s.data(), s.size());
-    base_[cursor_ + s.size()] = std::byte{0};
-    cursor_ += static_cast<std::uint32_t>(s.size() + 1);
-    return off;
-  }
-  void set_cursor(std::uint32_t c) { cursor_ = c; }
-  std::uint32_t cursor() const { return cursor_; }
+format::Origin origin_of(const Value& v) {
+  format::Origin o;
+  o.line = v.origin.line;
+  o.column = static_cast<std::uint16_t>(std::min<std::uint32_t>(v.origin.column, 0xFFFF));
+  o.source = v.origin.source >= format::kNoSource ? format::kNoSource
+                                                  : static_cast<std::uint16_t>(v.origin.source);
+  return o;
+}
 
- private:
-  std::byte* base_;
-  std::uint32_t cursor_ = 0;
-};
+[[noreturn]] void too_large() {
+  throw ConfigError("", 0, 0, "", "configuration too large for one segment (4 GiB)");
+}
+
+void append_step(std::string& path, bool array, std::string_view name, std::size_t k) {
+  if (array) {
+    char buf[24];
+    buf[0] = '[';
+    char* end = std::to_chars(buf + 1, buf + sizeof buf - 1, k).ptr;
+    *end++ = ']';
+    path.append(buf, static_cast<std::size_t>(end - buf));
+  } else {
+    if (!path.empty()) path += '.';
+    path += name;
+  }
+}
 
 }  // namespace
+
+namespace {
+// At most two spare scratches per thread: a reload builds the published
+// segment and, with substituted secrets, its template beside it.
+constexpr std::size_t kSpareScratches = 2;
+}  // namespace
+
+std::vector<std::unique_ptr<SnapshotBuilder::Scratch>>& SnapshotBuilder::spare_scratches() {
+  thread_local std::vector<std::unique_ptr<Scratch>> spares;
+  return spares;
+}
+
+std::unique_ptr<SnapshotBuilder::Scratch> SnapshotBuilder::take_scratch() {
+  auto& spares = spare_scratches();
+  if (spares.empty()) return std::make_unique<Scratch>();
+  auto s = std::move(spares.back());
+  spares.pop_back();
+  return s;
+}
+
+SnapshotBuilder::~SnapshotBuilder() {
+  auto& spares = spare_scratches();
+  if (spares.size() >= kSpareScratches) return;
+  items_.clear();
+  pool_text_.clear();
+  std::fill(interned_.begin(), interned_.end(), InternSlot{});
+  spares.push_back(std::move(scratch_));
+}
 
 SnapshotBuilder::SnapshotBuilder(const BuildInput& in) : in_(in) {
   if (in_.root == nullptr || in_.root->type != Type::kObject) {
     throw ConfigError("", 0, 0, "", "the root of the configuration must be a mapping");
   }
-  flatten();
-  if (in_.previous != nullptr && !in_.previous->empty()) {
-    diff_against(*in_.previous);
-  } else {
-    for (const Flat& f : flat_) {
-      if (&f != &flat_[0] && value_is_leaf(*f.value)) {
-        changes_.push_back({f.path, format::Change::kAdded});
-      }
-    }
-    // flat_ is breadth-first; the change list is sorted by key (FORMAT.md).
-    std::sort(changes_.begin(), changes_.end(),
-              [](const KeyChange& a, const KeyChange& b) { return a.key < b.key; });
-  }
+  if (interned_.size() < 1024) interned_.resize(1024);
+  items_.push_back({in_.root,
+                    {},
+                    0,
+                    0,
+                    kNone,
+                    format::node_bits(Type::kObject, false, 0),
+                    origin_of(*in_.root)});
+  std::string path;
+  path.reserve(format::kMaxKeyLength + 64);
+  lay_out(0, path, 0);
+  if (in_.previous != nullptr && !in_.previous->empty()) diff_against(*in_.previous);
 
-  const std::uint64_t n = flat_.size();
+  const std::uint64_t n = items_.size();
   const std::uint64_t keys = n - 1;
-  // Load factor at most 0.7 with linear probing; at least one empty slot.
-  std::uint64_t cap = keys + keys * 3 / 7 + 1;
+  // Load factor at most 0.8 with linear probing; at least one empty slot.
+  std::uint64_t cap = keys + keys / 4 + 1;
   if (cap < n) cap = n;
 
-  std::uint64_t strings = 0;
-  for (const Flat& f : flat_) {
-    strings += f.path.size() + 1;
-    if (f.value->type == Type::kString) strings += f.value->s.size() + 1;
-  }
+  std::uint64_t strings = pool_size_;
   const SourceList empty_sources;
   const SourceList& sources = in_.sources ? *in_.sources : empty_sources;
   for (const std::string& s : sources) strings += s.size() + 1;
@@ -111,17 +143,18 @@ SnapshotBuilder::SnapshotBuilder(const BuildInput& in) : in_(in) {
   std::uint64_t off = sizeof(format::SegmentHeader);
   const std::uint64_t nodes_off = off;
   off += n * sizeof(format::Node);
-  const std::uint64_t index_off = align8(off);
-  off = index_off + cap * sizeof(format::IndexSlot);
-  const std::uint64_t meta_off = align8(off);
+  const std::uint64_t origins_off = off;
+  off += n * sizeof(format::Origin);
+  const std::uint64_t index_off = off;
+  off = index_off + align8(cap * sizeof(format::IndexSlot));
+  const std::uint64_t meta_off = off;
   off = meta_off + align8(meta);
   const std::uint64_t strings_off = off;
   off += align8(strings);
-  if (off > format::kMaxSegmentSize || cap > 0xFFFFFFFFull) {
-    throw ConfigError("", 0, 0, "", "configuration too large for one segment (4 GiB)");
-  }
+  if (off > format::kMaxSegmentSize || cap > 0xFFFFFFFFull) too_large();
   capacity_ = static_cast<std::uint32_t>(cap);
   nodes_off_ = static_cast<std::uint32_t>(nodes_off);
+  origins_off_ = static_cast<std::uint32_t>(origins_off);
   index_off_ = static_cast<std::uint32_t>(index_off);
   meta_off_ = static_cast<std::uint32_t>(meta_off);
   meta_size_ = static_cast<std::uint32_t>(align8(meta));
@@ -130,72 +163,177 @@ SnapshotBuilder::SnapshotBuilder(const BuildInput& in) : in_(in) {
   size_ = off;
 }
 
-void SnapshotBuilder::flatten() {
-  // Breadth-first, so each container's children are contiguous and after it.
-  flat_.push_back({in_.root, "", 0, 0, 0});
-  for (std::size_t i = 0; i < flat_.size(); ++i) {
-    const Value* v = flat_[i].value;
-    const auto self = static_cast<std::uint32_t>(i);
-    flat_[i].first_child = static_cast<std::uint32_t>(flat_.size());
-    if (v->type == Type::kObject) {
-      for (const auto& [name, child] : v->fields) {
-        std::string path = flat_[i].path;
-        if (!path.empty()) path += '.';
-        const auto name_pos = static_cast<std::uint32_t>(path.size());
-        path += name;
-        flat_.push_back({&child, std::move(path), name_pos, self, 0});
-      }
-    } else if (v->type == Type::kArray) {
-      for (std::size_t k = 0; k < v->items.size(); ++k) {
-        std::string path = flat_[i].path;
-        const auto name_pos = static_cast<std::uint32_t>(path.size());
-        path += '[';
-        path += std::to_string(k);
-        path += ']';
-        flat_.push_back({&v->items[k], std::move(path), name_pos, self, 0});
-      }
-    }
-    if (flat_.size() > 0xFFFFFFF0u) {
-      throw ConfigError("", 0, 0, "", "configuration has too many values for one segment");
+std::uint32_t SnapshotBuilder::intern(std::string_view s, bool name) {
+  auto place = [&]() {
+    const std::uint64_t off = pool_size_ + (name ? 2 : 0);
+    pool_size_ = off + s.size() + 1;
+    if (pool_size_ > format::kMaxSegmentSize) too_large();
+    pool_text_.emplace_back(s, name);
+    return static_cast<std::uint32_t>(off);
+  };
+  if (s.size() > kInternMax) return place();
+  const std::uint64_t h = XXH3_64bits(s.data(), s.size()) | 1;
+  std::size_t mask = interned_.size() - 1;
+  std::size_t i = h & mask;
+  for (; interned_[i].hash != 0; i = (i + 1) & mask) {
+    const InternSlot& e = interned_[i];
+    if (e.hash == h && e.name == name && e.text == s) return e.off;
+  }
+  const std::uint32_t off = place();
+  interned_[i] = {h, s, off, name};
+  if (++interned_count_ * 2 > interned_.size()) {
+    // Grow at half load; entries keep their offsets.
+    std::vector<InternSlot> old(interned_.size() * 2);
+    old.swap(interned_);
+    mask = interned_.size() - 1;
+    for (const InternSlot& e : old) {
+      if (e.hash == 0) continue;
+      std::size_t j = e.hash & mask;
+      while (interned_[j].hash != 0) j = (j + 1) & mask;
+      interned_[j] = e;
     }
   }
-  for (const Flat& f : flat_) {
-    if (f.path.size() > format::kMaxKeyLength) {
-      throw ConfigError("", f.value->origin.line, f.value->origin.column, f.path.substr(0, 64),
+  return off;
+}
+
+void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth) {
+  const Value& v = *items_[i].value;
+  const std::size_t count = child_count(v);
+  if (v.type == Type::kString) {
+    items_[i].payload = format::pack(intern(v.s, false), static_cast<std::uint32_t>(v.s.size()));
+  } else if (count == 0) {
+    items_[i].payload = scalar_payload(v);  // 0 for an empty container
+  }
+  if (count == 0) return;
+  if (depth >= format::kMaxDepth || items_.size() + count > format::kMaxNodes) too_large();
+  const auto first = static_cast<std::uint32_t>(items_.size());
+  items_[i].payload = format::pack(first, static_cast<std::uint32_t>(count));
+  const bool array = v.type == Type::kArray;
+  const bool sensitive_parent = format::node_sensitive(format::Node{0, 0, items_[i].bits});
+  const bool check_sensitive = in_.sensitive != nullptr && !in_.sensitive->empty();
+  const std::size_t keep = path.size();
+  // The block first, so every child of `i` is contiguous; then each child's
+  // own subtree, depth first.
+  std::size_t k = 0;
+  auto add = [&](const Value& c, std::string_view name) {
+    append_step(path, array, name, k++);
+    if (path.size() > format::kMaxKeyLength) {
+      throw ConfigError("", c.origin.line, c.origin.column, path.substr(0, 64),
                         "key path longer than " + std::to_string(format::kMaxKeyLength) + " bytes");
     }
+    if (name.size() > format::kMaxNameLength) {
+      throw ConfigError("", c.origin.line, c.origin.column, path.substr(0, 64), "key too long");
+    }
+    const bool sensitive = sensitive_parent || (check_sensitive && in_.sensitive->count(path) != 0);
+    items_.push_back({&c, name, 0, key_hash(path, 0), array ? kNone : intern(name, true),
+                      format::node_bits(c.type, sensitive, i), origin_of(c)});
+    path.resize(keep);
+  };
+  if (array) {
+    for (const Value& c : v.items) add(c, {});
+  } else {
+    for (const auto& [name, c] : v.fields) add(c, name);
+  }
+  // items_ may have grown (moved): index it, never hold a reference.
+  for (std::uint32_t j = 0; j < count; ++j) {
+    append_step(path, array, items_[first + j].name_text, j);
+    lay_out(first + j, path, depth + 1);
+    path.resize(keep);
   }
 }
 
 void SnapshotBuilder::diff_against(const SegmentView& prev) {
-  std::unordered_set<std::string_view> leaves;
-  for (std::size_t i = 1; i < flat_.size(); ++i) {
-    const Flat& f = flat_[i];
-    if (!value_is_leaf(*f.value)) continue;
-    leaves.insert(f.path);
-    const format::IndexSlot* s = prev.find(f.path);
-    const format::Node* old =
-        (s != nullptr && is_leaf(prev.node(s->node))) ? &prev.node(s->node) : nullptr;
-    if (old == nullptr) {
-      changes_.push_back({f.path, format::Change::kAdded});
-    } else if (!same_as(*f.value, prev, *old)) {
-      changes_.push_back({f.path, format::Change::kChanged});
+  // One walk of both trees; `path` is the key of the pair being compared.
+  std::string path;
+  path.reserve(format::kMaxKeyLength + 64);
+  struct Walk {
+    const SegmentView& prev;
+    std::vector<KeyChange>& out;
+    std::string& path;
+
+    void added(const Value& v) {
+      if (value_is_leaf(v)) return out.push_back({path, format::Change::kAdded});
+      const std::size_t keep = path.size();
+      if (v.type == Type::kArray) {
+        for (std::size_t k = 0; k < v.items.size(); ++k) {
+          append_step(path, true, {}, k);
+          added(v.items[k]);
+          path.resize(keep);
+        }
+        return;
+      }
+      for (const auto& [name, c] : v.fields) {
+        append_step(path, false, name, 0);
+        added(c);
+        path.resize(keep);
+      }
     }
-  }
-  for (std::uint32_t i = 1; i < prev.node_count(); ++i) {
-    const format::Node& n = prev.node(i);
-    if (is_leaf(n) && !leaves.contains(prev.key(n))) {
-      changes_.push_back({std::string(prev.key(n)), format::Change::kRemoved});
+    void removed(const format::Node& n) {
+      if (is_leaf(n)) return out.push_back({path, format::Change::kRemoved});
+      const bool array = format::node_type(n) == format::Type::kArray;
+      const std::size_t keep = path.size();
+      std::size_t k = 0;
+      for (const format::Node& c : prev.children(n)) {
+        append_step(path, array, prev.name(c), k++);
+        removed(c);
+        path.resize(keep);
+      }
     }
-  }
+    void walk(const Value& v, const format::Node& n) {
+      const bool leaf_v = value_is_leaf(v), leaf_n = is_leaf(n);
+      if (leaf_v && leaf_n) {
+        if (!same_as(v, prev, n)) out.push_back({path, format::Change::kChanged});
+        return;
+      }
+      if (leaf_v || leaf_n || format::node_type(n) != v.type) {
+        removed(n);
+        added(v);
+        return;
+      }
+      const auto kids = prev.children(n);
+      const std::size_t keep = path.size();
+      if (v.type == Type::kArray) {
+        for (std::size_t k = 0; k < std::max(kids.size(), v.items.size()); ++k) {
+          append_step(path, true, {}, k);
+          if (k >= v.items.size()) {
+            removed(kids[k]);
+          } else if (k >= kids.size()) {
+            added(v.items[k]);
+          } else {
+            walk(v.items[k], kids[k]);
+          }
+          path.resize(keep);
+        }
+        return;
+      }
+      auto it = v.fields.begin();
+      std::size_t j = 0;
+      while (it != v.fields.end() || j < kids.size()) {
+        const int cmp = it == v.fields.end() ? 1
+                        : j == kids.size()
+                            ? -1
+                            : std::string_view(it->first).compare(prev.name(kids[j]));
+        append_step(path, false, cmp <= 0 ? std::string_view(it->first) : prev.name(kids[j]), 0);
+        if (cmp < 0) {
+          added((it++)->second);
+        } else if (cmp > 0) {
+          removed(kids[j++]);
+        } else {
+          walk((it++)->second, kids[j++]);
+        }
+        path.resize(keep);
+      }
+    }
+  };
+  Walk{prev, changes_, path}.walk(*in_.root, prev.root());
   std::sort(changes_.begin(), changes_.end(),
             [](const KeyChange& a, const KeyChange& b) { return a.key < b.key; });
 }
 
 void SnapshotBuilder::write(std::span<std::byte> dst) const {
   std::memset(dst.data(), 0, size_);
-  Writer w(dst);
-  auto* h = w.at<format::SegmentHeader>(0);
+  auto* base = reinterpret_cast<unsigned char*>(dst.data());
+  auto* h = reinterpret_cast<format::SegmentHeader*>(base);
   h->magic = format::kSegmentMagic;
   h->format_version = format::kFormatVersion;
   h->layout_signature = format::kLayoutSignature;
@@ -204,9 +342,10 @@ void SnapshotBuilder::write(std::span<std::byte> dst) const {
   h->version = in_.version;
   h->publish_time_ns = in_.publish_time_ns;
   h->content_hash = in_.content_hash;
-  h->node_count = static_cast<std::uint32_t>(flat_.size());
+  h->node_count = static_cast<std::uint32_t>(items_.size());
   h->index_capacity = capacity_;
   h->nodes_off = nodes_off_;
+  h->origins_off = origins_off_;
   h->index_off = index_off_;
   h->strings_off = strings_off_;
   h->strings_size = strings_size_;
@@ -216,54 +355,45 @@ void SnapshotBuilder::write(std::span<std::byte> dst) const {
   h->prev_version =
       (in_.previous != nullptr && !in_.previous->empty()) ? in_.previous->version() : 0;
 
-  w.set_cursor(strings_off_);
-  auto* nodes = w.at<format::Node>(nodes_off_);
-  auto* slots = w.at<format::IndexSlot>(index_off_);
-  for (std::size_t i = 0; i < flat_.size(); ++i) {
-    const Flat& f = flat_[i];
-    const Value& v = *f.value;
-    format::Node& n = nodes[i];
-    n.key_len = static_cast<std::uint32_t>(f.path.size());
-    n.key_off = w.add_string(f.path);
-    n.name_pos = f.name_pos;
-    n.parent = f.parent;
-    n.type = static_cast<std::uint8_t>(v.type);
-    n.flags = (in_.sensitive != nullptr && i != 0 && in_.sensitive->count(f.path) != 0)
-                  ? format::kNodeSensitive
-                  : 0;
-    n.source = v.origin.source;
-    n.line = v.origin.line;
-    n.column = v.origin.column;
-    switch (v.type) {
-      case Type::kString: {
-        const auto len = static_cast<std::uint32_t>(v.s.size());
-        n.payload = format::pack(w.add_string(v.s), len);
-        break;
-      }
-      case Type::kArray:
-        n.payload = format::pack(v.items.empty() ? 0 : f.first_child,
-                                 static_cast<std::uint32_t>(v.items.size()));
-        break;
-      case Type::kObject:
-        n.payload = format::pack(v.fields.empty() ? 0 : f.first_child,
-                                 static_cast<std::uint32_t>(v.fields.size()));
-        break;
-      default:
-        n.payload = scalar_payload(v);
+  // The pool: interned strings in the order they were laid out.
+  std::uint64_t cur = strings_off_;
+  for (const auto& [text, name] : pool_text_) {
+    if (name) {
+      const auto len = static_cast<std::uint16_t>(text.size());
+      std::memcpy(base + cur, &len, sizeof len);
+      cur += 2;
     }
+    std::memcpy(base + cur, text.data(), text.size());
+    cur += text.size() + 1;  // the NUL is already there (memset)
+  }
+  auto add_string = [&](std::string_view s) {
+    const auto off = static_cast<std::uint32_t>(cur);
+    std::memcpy(base + cur, s.data(), s.size());
+    cur += s.size() + 1;
+    return off;
+  };
+
+  auto* nodes = reinterpret_cast<format::Node*>(base + nodes_off_);
+  auto* origins = reinterpret_cast<format::Origin*>(base + origins_off_);
+  auto* slots = reinterpret_cast<format::IndexSlot*>(base + index_off_);
+  for (std::size_t i = 0; i < items_.size(); ++i) {
+    const Item& it = items_[i];
+    format::Node& n = nodes[i];
+    n.payload = it.payload;
+    if (format::node_type(format::Node{0, 0, it.bits}) == Type::kString) {
+      n.payload += strings_off_;  // the low 32 bits: pool-relative until now
+    }
+    n.name = it.name == kNone ? 0 : strings_off_ + it.name;
+    n.bits = it.bits;
+    origins[i] = it.origin;
     if (i == 0) continue;
-    const std::uint64_t hash = key_hash(f.path, 0);
-    std::uint32_t s = format::home_slot(hash, capacity_);
-    while (slots[s].hash != 0) s = (s + 1 == capacity_) ? 0 : s + 1;
-    slots[s].hash = hash;
-    slots[s].key_off = n.key_off;
-    slots[s].key_len = n.key_len;
+    std::uint32_t s = format::home_slot(it.hash, capacity_);
+    while (slots[s].tag != 0) s = (s + 1 == capacity_) ? 0 : s + 1;
+    slots[s].tag = format::slot_tag(it.hash);
     slots[s].node = static_cast<std::uint32_t>(i);
-    slots[s].type = n.type;
-    slots[s].payload = n.payload;
   }
 
-  auto* meta = w.at<format::MetaHeader>(meta_off_);
+  auto* meta = reinterpret_cast<format::MetaHeader*>(base + meta_off_);
   const SourceList empty_sources;
   const SourceList& sources = in_.sources ? *in_.sources : empty_sources;
   meta->source_count = static_cast<std::uint32_t>(sources.size());
@@ -271,24 +401,22 @@ void SnapshotBuilder::write(std::span<std::byte> dst) const {
   meta->changed_count = static_cast<std::uint32_t>(changes_.size());
   meta->changed_off =
       meta->sources_off + static_cast<std::uint32_t>(sources.size() * sizeof(format::StrRef));
-  auto* refs = w.at<format::StrRef>(meta->sources_off);
+  auto* refs = reinterpret_cast<format::StrRef*>(base + meta->sources_off);
   for (std::size_t i = 0; i < sources.size(); ++i) {
     refs[i].len = static_cast<std::uint32_t>(sources[i].size());
-    refs[i].off = w.add_string(sources[i]);
+    refs[i].off = add_string(sources[i]);
   }
-  auto* changed = w.at<format::ChangedKey>(meta->changed_off);
+  auto* changed = reinterpret_cast<format::ChangedKey*>(base + meta->changed_off);
   for (std::size_t i = 0; i < changes_.size(); ++i) {
     changed[i].key_len = static_cast<std::uint32_t>(changes_[i].key.size());
-    changed[i].key_off = w.add_string(changes_[i].key);
+    changed[i].key_off = add_string(changes_[i].key);
     changed[i].kind = static_cast<std::uint32_t>(changes_[i].kind);
   }
   meta->trigger_len = static_cast<std::uint32_t>(in_.trigger.size());
-  meta->trigger_off = w.add_string(in_.trigger);
+  meta->trigger_off = add_string(in_.trigger);
 
   // Last: the checksum covers everything after it.
-  h->checksum =
-      XXH3_64bits(reinterpret_cast<const unsigned char*>(dst.data()) + format::kChecksumFrom,
-                  size_ - format::kChecksumFrom);
+  h->checksum = XXH3_64bits(base + format::kChecksumFrom, size_ - format::kChecksumFrom);
 }
 
 std::vector<std::byte> build_segment(const BuildInput& in) {

@@ -1,16 +1,26 @@
-// daemon/src/publish/builder.hpp — flattens a Value tree into a format v1
-// segment (FORMAT.md), in two steps so the caller can size the shared-memory
-// object exactly before writing into it.
+// daemon/src/publish/builder.hpp — lays a Value tree out as a format v2
+// segment (docs/FORMAT.md), in two steps so the caller can size the
+// shared-memory object exactly before writing into it.
+//
+// The layout pass walks the tree once, depth first, with one path buffer:
+// it gives every container's children a contiguous block of the node
+// table, interns names and short strings (each distinct string is stored
+// once), and hashes each node's full path from the buffer. The change list
+// against the live version comes from one parallel walk of the tree and
+// the live segment (objects' members are sorted on both sides).
 //
 // Thread-safety: a builder is used by one thread. Cost: O(nodes + bytes);
-// one std::string per node for its full path while building.
+// a handful of vectors sized by the node count, nothing allocated per key
+// (the change list allocates per changed key).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shmconf/segment.hpp"
@@ -39,33 +49,68 @@ struct KeyChange {
 
 class SnapshotBuilder {
  public:
-  // Flattens the tree and computes the layout. Throws ConfigError when a
-  // path exceeds format::kMaxKeyLength or the segment would exceed 4 GiB.
+  // Lays out the tree. Throws ConfigError when a path exceeds
+  // format::kMaxKeyLength, a name format::kMaxNameLength, or the segment
+  // would exceed 4 GiB.
   explicit SnapshotBuilder(const BuildInput& in);
+  ~SnapshotBuilder();
+  SnapshotBuilder(const SnapshotBuilder&) = delete;
+  SnapshotBuilder& operator=(const SnapshotBuilder&) = delete;
 
   std::size_t size() const { return size_; }
   // Writes the whole segment, checksum last, into dst (dst.size() >= size();
   // bytes past size() are left alone).
   void write(std::span<std::byte> dst) const;
+  // Leaf keys that differ from BuildInput::previous, sorted; empty without one.
   const std::vector<KeyChange>& changes() const { return changes_; }
-  std::size_t key_count() const { return flat_.size() - 1; }
+  std::size_t key_count() const { return items_.size() - 1; }
 
  private:
-  struct Flat {
+  // One node, as the layout pass leaves it for write(): the segment's node
+  // and origin, except that string offsets are still relative to the pool.
+  struct Item {
     const Value* value;
-    std::string path;
-    std::uint32_t name_pos;
-    std::uint32_t parent;
-    std::uint32_t first_child;
+    std::string_view name_text;  // the member's key in the tree; "" for elements
+    std::uint64_t payload;
+    std::uint64_t hash;  // key_hash(full path, 0)
+    std::uint32_t name;  // pool-relative offset of the name's bytes; kNone = none
+    std::uint32_t bits;  // format::node_bits()
+    format::Origin origin;
   };
-  void flatten();
+  // Interned strings: an open-addressing table over the pool being laid out.
+  struct InternSlot {
+    std::uint64_t hash = 0;  // 0 = empty
+    std::string_view text;   // into the Value tree, which outlives the builder
+    std::uint32_t off = 0;   // pool-relative
+    bool name = false;       // names carry a length prefix, values do not
+  };
+
+  // The layout's working memory, reused by the next builder on this thread:
+  // a fresh 20 MB vector costs a first-touch page fault per 4 KiB, which on
+  // these VMs was most of a 10 MB build.
+  struct Scratch {
+    std::vector<Item> items;
+    std::vector<InternSlot> interned;
+    std::vector<std::pair<std::string_view, bool>> pool_text;
+  };
+  static std::unique_ptr<Scratch> take_scratch();
+  static std::vector<std::unique_ptr<Scratch>>& spare_scratches();
+
+  void lay_out(std::uint32_t i, std::string& path, unsigned depth);
+  std::uint32_t intern(std::string_view s, bool name);
   void diff_against(const SegmentView& prev);
 
   BuildInput in_;
-  std::vector<Flat> flat_;
+  std::unique_ptr<Scratch> scratch_ = take_scratch();
+  std::vector<Item>& items_ = scratch_->items;
   std::vector<KeyChange> changes_;
+  std::vector<InternSlot>& interned_ = scratch_->interned;
+  std::size_t interned_count_ = 0;
+  // The pool's strings in order: (bytes, is_name); written at write().
+  std::vector<std::pair<std::string_view, bool>>& pool_text_ = scratch_->pool_text;
+  std::uint64_t pool_size_ = 0;
   std::uint32_t capacity_ = 0;
-  std::uint32_t nodes_off_ = 0, index_off_ = 0, meta_off_ = 0, meta_size_ = 0;
+  std::uint32_t nodes_off_ = 0, origins_off_ = 0, index_off_ = 0, meta_off_ = 0, meta_size_ = 0;
   std::uint32_t strings_off_ = 0, strings_size_ = 0;
   std::size_t size_ = 0;
 };

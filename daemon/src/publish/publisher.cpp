@@ -35,8 +35,8 @@ Publisher::Publisher(std::string prefix, std::string ns, ShmAccess access)
   const std::string name = control_object_name(prefix_, ns_);
   if (auto m = shm_open_ours(name, true, format::kControlObjectSize)) {
     auto* c = static_cast<format::ControlBlock*>(m->data());
-    if (c->magic != format::kControlMagic || c->format_version != format::kFormatVersion ||
-        c->layout_signature != format::kLayoutSignature || c->size != sizeof(*c)) {
+    if (c->magic != format::kControlMagic || c->format_version != format::kControlVersion ||
+        c->layout_signature != format::kControlLayoutSignature || c->size != sizeof(*c)) {
       throw AlarmError("/dev/shm" + name +
                        " is ours but not a control block of this format version; remove it "
                        "(clients must restart) or run the matching shmconfd");
@@ -51,8 +51,8 @@ Publisher::Publisher(std::string prefix, std::string ns, ShmAccess access)
   ctl_ = static_cast<format::ControlBlock*>(ctl_map_.data());
   // Fields first, magic last: a client that attaches in between sees a bad
   // magic and is told to retry, never a half-written header.
-  ctl_->format_version = format::kFormatVersion;
-  ctl_->layout_signature = format::kLayoutSignature;
+  ctl_->format_version = format::kControlVersion;
+  ctl_->layout_signature = format::kControlLayoutSignature;
   ctl_->size = sizeof(format::ControlBlock);
   ctl_->next_segment_id = 1;
   ctl_->created_time_ns = now_ns();

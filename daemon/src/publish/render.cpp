@@ -9,8 +9,8 @@ namespace shmconf::daemon {
 nlohmann::ordered_json node_to_json(const SegmentView& view, const format::Node& n,
                                     RenderOptions opts, unsigned depth) {
   if (depth > format::kMaxDepth) throw std::runtime_error("segment nested too deeply to render");
-  if (!opts.show_secrets && (n.flags & format::kNodeSensitive) != 0) return kRedactedValue;
-  switch (static_cast<format::Type>(n.type)) {
+  if (!opts.show_secrets && format::node_sensitive(n)) return kRedactedValue;
+  switch (format::node_type(n)) {
     case format::Type::kNull:
       return nullptr;
     case format::Type::kBool:
@@ -39,11 +39,12 @@ nlohmann::ordered_json node_to_json(const SegmentView& view, const format::Node&
 }
 
 nlohmann::ordered_json node_origin(const SegmentView& view, const format::Node& n) {
-  if (n.source == format::kNoSource && n.line == 0) return nullptr;
+  const format::Origin& at = view.origin(n);
+  if (at.source == format::kNoSource && at.line == 0) return nullptr;
   nlohmann::ordered_json o;
-  o["source"] = std::string(view.source_name(n.source));
-  o["line"] = n.line;
-  o["column"] = n.column;
+  o["source"] = std::string(view.source_name(at.source));
+  o["line"] = at.line;
+  o["column"] = at.column;
   return o;
 }
 

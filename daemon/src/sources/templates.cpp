@@ -13,8 +13,9 @@ namespace {
 
 Value decode(const SegmentView& view, const format::Node& n, unsigned depth) {
   if (depth > format::kMaxDepth) throw std::runtime_error("segment nested too deeply to decode");
-  const Origin o{n.source, n.line, n.column};
-  switch (static_cast<format::Type>(n.type)) {
+  const format::Origin& at = view.origin(n);
+  const Origin o{at.source, at.line, at.column};
+  switch (format::node_type(n)) {
     case format::Type::kNull:
       return Value::null(o);
     case format::Type::kBool:
@@ -119,7 +120,7 @@ std::vector<std::byte> resolve_template_segment(std::string_view template_bytes,
   std::set<std::string> sensitive;
   for (std::uint32_t i = 1; i < view.node_count(); ++i) {
     const format::Node& n = view.node(i);
-    if ((n.flags & format::kNodeSensitive) != 0) sensitive.emplace(view.key(n));
+    if (format::node_sensitive(n)) sensitive.emplace(view.key(n));
   }
   BuildInput in;
   in.sensitive = &sensitive;

@@ -1,6 +1,7 @@
 // daemon/src/tree/value.cpp — equality, errors and canonical JSON for Value.
 #include "tree/value.hpp"
 
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
 #include <charconv>
@@ -80,7 +81,20 @@ void newline(std::string& out, int indent) {
   out.append(static_cast<std::size_t>(indent) * 2, ' ');
 }
 
-void append_json(std::string& out, const Value& v, bool pretty, int indent) {
+// Where append_json hands finished text: none (the caller keeps the whole
+// string), or an XXH3 state that takes the text in chunks, so hashing a
+// 10 MB tree needs a 64 KiB buffer rather than the whole canonical text.
+struct Sink {
+  XXH3_state_t* hash = nullptr;
+  void maybe_flush(std::string& out) const {
+    if (hash != nullptr && out.size() >= (64u << 10)) {
+      XXH3_64bits_update(hash, out.data(), out.size());
+      out.clear();
+    }
+  }
+};
+
+void append_json(std::string& out, const Value& v, bool pretty, int indent, const Sink& sink) {
   switch (v.type) {
     case Type::kNull:
       out += "null";
@@ -104,7 +118,8 @@ void append_json(std::string& out, const Value& v, bool pretty, int indent) {
         if (!first) out += ',';
         first = false;
         if (pretty) newline(out, indent + 1);
-        append_json(out, item, pretty, indent + 1);
+        append_json(out, item, pretty, indent + 1, sink);
+        sink.maybe_flush(out);
       }
       if (pretty && !v.items.empty()) newline(out, indent);
       out += ']';
@@ -119,7 +134,8 @@ void append_json(std::string& out, const Value& v, bool pretty, int indent) {
         if (pretty) newline(out, indent + 1);
         append_json_string(out, key);
         out += pretty ? ": " : ":";
-        append_json(out, child, pretty, indent + 1);
+        append_json(out, child, pretty, indent + 1, sink);
+        sink.maybe_flush(out);
       }
       if (pretty && !v.fields.empty()) newline(out, indent);
       out += '}';
@@ -214,13 +230,19 @@ const Value* find_path(const Value& root, std::string_view path) {
 
 std::string to_json(const Value& v, bool pretty) {
   std::string out;
-  append_json(out, v, pretty, 0);
+  append_json(out, v, pretty, 0, Sink{});
   return out;
 }
 
 std::uint64_t content_hash(const Value& v) {
-  const std::string json = to_json(v);
-  return XXH3_64bits(json.data(), json.size());
+  // Streaming XXH3 gives the same digest as one call over the whole text.
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  std::string chunk;
+  chunk.reserve((64u << 10) + 4096);
+  append_json(chunk, v, false, 0, Sink{&state});
+  XXH3_64bits_update(&state, chunk.data(), chunk.size());
+  return XXH3_64bits_digest(&state);
 }
 
 }  // namespace shmconf::daemon

@@ -49,6 +49,22 @@ using format::Type;
 namespace detail {
 struct Mapping;
 class ClientImpl;
+
+// Private to the library; here only so that Key reads inline (see
+// Client::fast_key). The calling thread's view of up to kTlsSlots clients:
+// "generation `gen` of client `client_id` is mapping `map`", which this
+// thread keeps pinned while the entry names it. Written only by the owning
+// thread, on the slow path.
+struct TlsEntry {
+  std::uint64_t client_id;    // 0 = unused; ids are never reused
+  std::uint64_t gen;          // control-block generation the entry is for
+  const Mapping* map;         // nullptr when nothing was published
+  const format::Node* nodes;  // map's node table
+  std::uint32_t serial;       // map's serial (0xFFFFFFFF without a map)
+};
+inline constexpr int kTlsSlots = 4;
+// initial-exec: one %fs-relative load, no __tls_get_addr call.
+extern __thread TlsEntry t_fast[kTlsSlots] __attribute__((tls_model("initial-exec")));
 }  // namespace detail
 
 // Which source set a value: e.g. "file:/etc/app/base.yaml", line 3, column 7.
@@ -61,9 +77,17 @@ struct Origin {
 // A view of one value of a pinned snapshot. Valid while that Snapshot lives.
 class Value {
  public:
-  Type type() const noexcept { return static_cast<Type>(node_->type); }
-  std::string_view key() const noexcept { return view_->key(*node_); }    // full path
-  std::string_view name() const noexcept { return view_->name(*node_); }  // last component
+  Type type() const noexcept { return format::node_type(*node_); }
+  // The full key path ("servers[2].host"). Segments store each name once,
+  // so the path is assembled from the node's ancestors: this allocates.
+  // key_to() writes it into a caller's buffer instead.
+  std::string key() const { return view_->key(*node_); }
+  std::size_t key_to(char* buf, std::size_t cap) const noexcept {
+    return view_->key_to(*node_, buf, cap);
+  }
+  // An object member's own name (zero-copy); "" for array elements and the
+  // root.
+  std::string_view name() const noexcept { return view_->name(*node_); }
   Result<bool> as_bool() const noexcept;
   Result<std::int64_t> as_int() const noexcept;
   Result<double> as_double() const noexcept;  // an int64 widens to double
@@ -77,7 +101,7 @@ class Value {
   Origin origin() const noexcept;
   // The daemon marked this value a secret (format::kNodeSensitive): show it
   // only when the operator asked to.
-  bool sensitive() const noexcept { return (node_->flags & format::kNodeSensitive) != 0; }
+  bool sensitive() const noexcept { return format::node_sensitive(*node_); }
 
  private:
   friend class Snapshot;
@@ -149,6 +173,7 @@ class Snapshot {
   Result<std::string_view> get_string(std::string_view key) const noexcept;
 
   std::vector<std::string_view> sources() const;
+  // Empty for the first version (prev_version() == 0): every key is new.
   std::vector<ChangedKey> changed_keys() const;
   std::string_view trigger() const noexcept;
 
@@ -175,7 +200,7 @@ class Key {
   explicit Key(std::string path);
   std::string path_;
   std::uint64_t hash_ = 0;  // key_hash(path_, 0): segments are built with seed 0
-  // (mapping serial << 32 | slot index + 1) of the last resolution, relaxed:
+  // (mapping serial << 32 | node index + 1) of the last resolution, relaxed:
   // a stale or torn value only costs a re-resolve, see Client::get_int(Key).
   mutable std::uint64_t cache_ = 0;
 };
@@ -213,6 +238,11 @@ class Client {
   Result<std::int64_t> get_int(std::string_view key) const noexcept;
   Result<double> get_double(std::string_view key) const noexcept;
 
+  // Reads by pre-resolved key. The fast path is inline: one acquire load of
+  // the control block's generation, a compare with this thread's entry, a
+  // compare of the key's cached resolution and one node load. After a
+  // publish (or on a thread's first read) the out-of-line slow path maps
+  // the new segment and re-resolves the key once.
   Key key(std::string_view path) const;
   Result<bool> get_bool(const Key& key) const noexcept;
   Result<std::int64_t> get_int(const Key& key) const noexcept;
@@ -260,8 +290,63 @@ class Client {
 
  private:
   explicit Client(std::unique_ptr<detail::ClientImpl> impl) noexcept;
+  bool fast_key(const Key& k, const format::Node** out) const noexcept;
+  Result<bool> get_bool_slow(const Key& key) const noexcept;
+  Result<std::int64_t> get_int_slow(const Key& key) const noexcept;
+  Result<double> get_double_slow(const Key& key) const noexcept;
+
   std::unique_ptr<detail::ClientImpl> impl_;
+  const format::ControlBlock* ctl_ = nullptr;  // impl_'s, for the inline fast path
+  std::uint64_t id_ = 0;                       // impl_'s id
 };
+
+// --- Inline fast path of Key reads -------------------------------------------
+
+inline bool Client::fast_key(const Key& k, const format::Node** out) const noexcept {
+  // Pairs with the daemon's store_release of the generation (docs/FORMAT.md
+  // "Publish", step 5): seeing generation G means G's segment is complete.
+  const std::uint64_t gen = format::load_acquire(&ctl_->generation);
+  for (int i = 0; i < detail::kTlsSlots; ++i) {
+    const detail::TlsEntry& e = detail::t_fast[i];
+    if (e.client_id != id_) continue;
+    if (e.gen != gen) return false;
+    // The key's resolution, relaxed: it only names a node of a mapping by
+    // serial, and a stale one fails this compare.
+    const std::uint64_t c = __atomic_load_n(&k.cache_, __ATOMIC_RELAXED);
+    if ((c >> 32) != e.serial) return false;
+    const auto idx = static_cast<std::uint32_t>(c);
+    *out = idx == 0 ? nullptr : e.nodes + (idx - 1);
+    return true;
+  }
+  return false;
+}
+
+inline Result<bool> Client::get_bool(const Key& k) const noexcept {
+  const format::Node* n;
+  if (!fast_key(k, &n)) return get_bool_slow(k);
+  if (n == nullptr) return Errc::kNotFound;
+  if (format::node_type(*n) != Type::kBool) return Errc::kWrongType;
+  return n->payload != 0;
+}
+
+inline Result<std::int64_t> Client::get_int(const Key& k) const noexcept {
+  const format::Node* n;
+  if (!fast_key(k, &n)) return get_int_slow(k);
+  if (n == nullptr) return Errc::kNotFound;
+  if (format::node_type(*n) != Type::kInt) return Errc::kWrongType;
+  return static_cast<std::int64_t>(n->payload);
+}
+
+inline Result<double> Client::get_double(const Key& k) const noexcept {
+  const format::Node* n;
+  if (!fast_key(k, &n)) return get_double_slow(k);
+  if (n == nullptr) return Errc::kNotFound;
+  if (format::node_type(*n) == Type::kInt) {
+    return static_cast<double>(static_cast<std::int64_t>(n->payload));
+  }
+  if (format::node_type(*n) != Type::kDouble) return Errc::kWrongType;
+  return __builtin_bit_cast(double, n->payload);
+}
 
 // The shared-memory object names for a namespace, as the daemon creates them.
 std::string control_object_name(std::string_view prefix, std::string_view ns);

@@ -1,4 +1,4 @@
-// shmconf/format.hpp — the shared-memory layout, version 1.
+// shmconf/format.hpp — the shared-memory layout, segment version 2.
 //
 // This header mirrors docs/FORMAT.md, which is normative: a change touches
 // both or neither. It is shared by the daemon (which writes segments and the
@@ -23,13 +23,23 @@ namespace shmconf::format {
 // the other byte order sees a different number and refuses the object.
 inline constexpr std::uint64_t kSegmentMagic = 0x01474553434D4853ull;
 inline constexpr std::uint64_t kControlMagic = 0x014C5443434D4853ull;
-inline constexpr std::uint32_t kFormatVersion = 1;
+// Version of the segment layout below. Version 1 stored every key's full
+// path; version 2 stores names once and reaches a full path through parent
+// links. A reader refuses any other version (Errc::kVersion).
+inline constexpr std::uint32_t kFormatVersion = 2;
+// The control block's layout has not changed since version 1, so it keeps
+// version 1 and v1's layout signature: a v1 client still attaches, then
+// refuses a v2 segment with a clear message and keeps what it had.
+inline constexpr std::uint32_t kControlVersion = 1;
+inline constexpr std::uint32_t kControlLayoutSignature = 0x1ef127a2u;
 
 // Limits a writer must respect and a reader relies on (FORMAT.md "Limits").
 inline constexpr std::uint64_t kMaxSegmentSize = 0xFFFFFFFFull;  // 32-bit offsets
 inline constexpr std::uint32_t kMaxKeyLength = 4096;             // full path, bytes
+inline constexpr std::uint32_t kMaxNameLength = 0xFFFF;          // one name, bytes
 inline constexpr std::uint32_t kMaxDepth = 128;                  // nesting levels
-inline constexpr std::uint32_t kNoSource = 0xFFFFFFFFu;          // Node::source unknown
+inline constexpr std::uint32_t kMaxNodes = 1u << 28;             // Node::bits parent field
+inline constexpr std::uint16_t kNoSource = 0xFFFF;               // Origin::source unknown
 
 enum class Type : std::uint8_t {
   kNull = 0,
@@ -66,34 +76,45 @@ struct SegmentHeader {
   std::uint32_t meta_size;         // bytes from meta_off covered by metadata
   std::uint64_t hash_seed;         // seed for XXH3-64 of key paths
   std::uint64_t prev_version;      // version the change list is against, 0 = none
-  std::uint64_t reserved[2];       // 0
+  std::uint32_t origins_off;       // -> Origin[node_count]
+  std::uint32_t reserved1;         // 0
+  std::uint64_t reserved2;         // 0
 };
 
-// One node of the tree. Children of a container are contiguous in the node
-// table, after their parent, objects' children sorted by name (bytewise),
-// arrays' children in index order. Node 0 is the root object. 40 bytes.
+// One node of the tree. 16 bytes. Children of a container are contiguous in
+// the node table, after their parent; objects' children sorted by name
+// (bytewise), arrays' children in index order. Node 0 is the root object.
+//
+// A node's full key path is not stored: it is its ancestors' names joined
+// with '.', array elements spelled "[i]" where i is the element's position
+// among its parent's children ("servers[2].host"). Names are stored once in
+// the string pool and shared by every node that carries them.
 struct Node {
-  std::uint32_t key_off;  // full key path in the string pool ("" for root)
-  std::uint32_t key_len;
-  std::uint32_t name_pos;   // the last path component starts at key_off + name_pos
-  std::uint32_t parent;     // node index; the root's parent is 0
-  std::uint8_t type;        // Type
-  std::uint8_t flags;       // NodeFlag bits; readers ignore unknown bits
-  std::uint16_t reserved1;  // 0
-  std::uint32_t source;     // index into the sources table, or kNoSource
-  std::uint32_t line;       // 1-based line in that source, 0 = unknown
-  std::uint32_t column;     // 1-based column, 0 = unknown
-  std::uint64_t payload;    // see payload encoding below
+  std::uint64_t payload;  // see payload encoding below
+  // String-pool offset (segment-relative) of this node's name, for children
+  // of objects; 0 for the root and array elements. The name's bytes are
+  // preceded by its length (uint16, little-endian, at name - 2) and
+  // followed by a NUL.
+  std::uint32_t name;
+  // bits 0-2: Type; bit 3: kNodeSensitive; bits 4-31: the parent's node
+  // index (the root's parent is 0).
+  std::uint32_t bits;
 };
 
-// Node::flags bits. A writer sets only these; a reader ignores the others,
-// so a newer writer's bits never make an older reader refuse a segment.
-enum NodeFlag : std::uint8_t {
-  // The value is a secret (a schema's "x-sensitive" or a key name such as
-  // "password"; docs/VALIDATION.md): tools redact it unless asked not to.
-  // Set on every node of a sensitive subtree.
-  kNodeSensitive = 0x01,
-};
+// The sensitive bit of Node::bits. The value is a secret (a schema's
+// "x-sensitive" or a key name such as "password"; docs/VALIDATION.md): tools
+// redact it unless asked not to. Set on every node of a sensitive subtree.
+inline constexpr std::uint32_t kNodeSensitive = 0x8;
+
+constexpr Type node_type(const Node& n) noexcept { return static_cast<Type>(n.bits & 7u); }
+constexpr std::uint8_t node_type_bits(const Node& n) noexcept {
+  return static_cast<std::uint8_t>(n.bits & 7u);
+}
+constexpr std::uint32_t node_parent(const Node& n) noexcept { return n.bits >> 4; }
+constexpr bool node_sensitive(const Node& n) noexcept { return (n.bits & kNodeSensitive) != 0; }
+constexpr std::uint32_t node_bits(Type t, bool sensitive, std::uint32_t parent) noexcept {
+  return static_cast<std::uint32_t>(t) | (sensitive ? kNodeSensitive : 0u) | (parent << 4);
+}
 
 // Payload encoding, by type:
 //   kNull    0
@@ -112,19 +133,27 @@ constexpr std::uint32_t high32(std::uint64_t v) noexcept {
   return static_cast<std::uint32_t>(v >> 32);
 }
 
-// One slot of the open-addressing hash index from full key path to value.
-// Every node but the root has exactly one slot. The slot repeats the node's
-// type and payload so that a lookup touches one slot and the key bytes.
-// 32 bytes.
-struct IndexSlot {
-  std::uint64_t hash;     // key_hash(path); 0 marks an empty slot
-  std::uint32_t key_off;  // same as the node's
-  std::uint32_t key_len;
-  std::uint32_t node;  // node index
-  std::uint8_t type;   // same as the node's
-  std::uint8_t reserved[3];
-  std::uint64_t payload;  // same as the node's
+// Where a node's value was set, in a table parallel to the nodes at
+// SegmentHeader::origins_off. 8 bytes. Read only by tools and
+// Value::origin(), never by a lookup.
+struct Origin {
+  std::uint32_t line;    // 1-based line in that source, 0 = unknown
+  std::uint16_t column;  // 1-based column, 0 = unknown, 65535 = 65535 or more
+  std::uint16_t source;  // index into the sources table, or kNoSource
 };
+
+// One slot of the open-addressing hash index from full key path to node.
+// Every node but the root has exactly one slot. 8 bytes.
+struct IndexSlot {
+  std::uint32_t tag;   // slot_tag(key_hash(path)); 0 marks an empty slot
+  std::uint32_t node;  // node index
+};
+
+// The tag a key's 64-bit hash leaves in its slot: the low 32 bits, never 0.
+constexpr std::uint32_t slot_tag(std::uint64_t hash) noexcept {
+  const auto t = static_cast<std::uint32_t>(hash);
+  return t == 0 ? 1u : t;
+}
 
 // Metadata block at SegmentHeader::meta_off. 32 bytes, followed by the tables
 // it points to.
@@ -145,9 +174,11 @@ struct StrRef {
 
 enum class Change : std::uint32_t { kAdded = 1, kRemoved = 2, kChanged = 3 };
 
-// A leaf key (or container turned leaf) that differs from prev_version. 16 bytes.
+// A leaf key (or container turned leaf) that differs from prev_version. 16
+// bytes. The first version (prev_version 0) has an empty list: every key is
+// new.
 struct ChangedKey {
-  std::uint32_t key_off;
+  std::uint32_t key_off;  // the full key path, NUL-terminated
   std::uint32_t key_len;
   std::uint32_t kind;      // Change
   std::uint32_t reserved;  // 0
@@ -159,8 +190,8 @@ struct ChangedKey {
 // daemon. The object is one page; the struct is 128 bytes at offset 0.
 struct ControlBlock {
   std::uint64_t magic;             // kControlMagic
-  std::uint32_t format_version;    // kFormatVersion
-  std::uint32_t layout_signature;  // kLayoutSignature
+  std::uint32_t format_version;    // kControlVersion
+  std::uint32_t layout_signature;  // kControlLayoutSignature
   std::uint32_t size;              // sizeof(ControlBlock)
   std::uint32_t futex_word;        // atomic; +1 after every publish, then FUTEX_WAKE
   std::uint64_t generation;        // atomic; readers' fast path (publish step 5)
@@ -208,28 +239,22 @@ static_assert(offsetof(SegmentHeader, meta_off) == 88);
 static_assert(offsetof(SegmentHeader, meta_size) == 92);
 static_assert(offsetof(SegmentHeader, hash_seed) == 96);
 static_assert(offsetof(SegmentHeader, prev_version) == 104);
-static_assert(offsetof(SegmentHeader, reserved) == 112);
+static_assert(offsetof(SegmentHeader, origins_off) == 112);
 inline constexpr std::uint32_t kChecksumFrom = 40;  // checksum covers [40, segment_size)
 
-static_assert(sizeof(Node) == 40);
-static_assert(offsetof(Node, key_off) == 0);
-static_assert(offsetof(Node, key_len) == 4);
-static_assert(offsetof(Node, name_pos) == 8);
-static_assert(offsetof(Node, parent) == 12);
-static_assert(offsetof(Node, type) == 16);
-static_assert(offsetof(Node, flags) == 17);
-static_assert(offsetof(Node, source) == 20);
-static_assert(offsetof(Node, line) == 24);
-static_assert(offsetof(Node, column) == 28);
-static_assert(offsetof(Node, payload) == 32);
+static_assert(sizeof(Node) == 16);
+static_assert(offsetof(Node, payload) == 0);
+static_assert(offsetof(Node, name) == 8);
+static_assert(offsetof(Node, bits) == 12);
 
-static_assert(sizeof(IndexSlot) == 32);
-static_assert(offsetof(IndexSlot, hash) == 0);
-static_assert(offsetof(IndexSlot, key_off) == 8);
-static_assert(offsetof(IndexSlot, key_len) == 12);
-static_assert(offsetof(IndexSlot, node) == 16);
-static_assert(offsetof(IndexSlot, type) == 20);
-static_assert(offsetof(IndexSlot, payload) == 24);
+static_assert(sizeof(Origin) == 8);
+static_assert(offsetof(Origin, line) == 0);
+static_assert(offsetof(Origin, column) == 4);
+static_assert(offsetof(Origin, source) == 6);
+
+static_assert(sizeof(IndexSlot) == 8);
+static_assert(offsetof(IndexSlot, tag) == 0);
+static_assert(offsetof(IndexSlot, node) == 4);
 
 static_assert(sizeof(MetaHeader) == 32);
 static_assert(offsetof(MetaHeader, source_count) == 0);
@@ -259,27 +284,29 @@ static_assert(offsetof(ControlBlock, rec_publish_time_ns) == 88);
 static_assert(offsetof(ControlBlock, daemon_pid) == 96);
 static_assert(offsetof(ControlBlock, next_segment_id) == 104);
 static_assert(offsetof(ControlBlock, created_time_ns) == 112);
+static_assert(offsetof(ControlBlock, max_version) == 120);
 
-// The layout signature folds every struct size and the offsets above into
-// one number, so two builds that disagree on layout refuse each other even
-// when they agree on kFormatVersion.
+// The layout signature folds every segment struct size and key offsets
+// into one number, so two builds that disagree on layout refuse each other
+// even when they agree on kFormatVersion. (The control block keeps v1's
+// signature, kControlLayoutSignature, checked by the static_asserts above.)
 constexpr std::uint32_t layout_signature() noexcept {
   std::uint32_t h = 2166136261u;  // FNV-1a
   const std::uint32_t parts[] = {sizeof(SegmentHeader),
                                  sizeof(Node),
                                  sizeof(IndexSlot),
+                                 sizeof(Origin),
                                  sizeof(MetaHeader),
                                  sizeof(StrRef),
                                  sizeof(ChangedKey),
-                                 sizeof(ControlBlock),
                                  offsetof(SegmentHeader, checksum),
                                  offsetof(SegmentHeader, nodes_off),
-                                 offsetof(Node, payload),
-                                 offsetof(IndexSlot, payload),
-                                 offsetof(ControlBlock, generation),
-                                 offsetof(ControlBlock, seq),
-                                 offsetof(ControlBlock, rec_version),
+                                 offsetof(SegmentHeader, origins_off),
+                                 offsetof(Node, name),
+                                 offsetof(Node, bits),
+                                 offsetof(IndexSlot, node),
                                  kTypeCount,
+                                 kFormatVersion,
                                  8 /* alignment */};
   for (std::uint32_t p : parts) {
     for (int i = 0; i < 4; ++i) {

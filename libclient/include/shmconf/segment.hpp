@@ -9,12 +9,14 @@
 //
 // Thread-safety: a view is immutable; any number of threads may use one.
 // Cost: open() is O(segment size) (one XXH3 pass plus one pass over nodes
-// and slots); find() is one hash of the key, one slot, one memcmp.
+// and slots); find() is one hash of the key, one slot and a walk up the
+// node's parents comparing names with the key (FORMAT.md "Lookup").
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -48,10 +50,10 @@ class SegmentView {
   const format::Node& node(std::uint32_t i) const noexcept { return nodes_[i]; }
   const format::Node& root() const noexcept { return nodes_[0]; }
 
-  // Hot path: the slot for `key`, or nullptr.
-  const format::IndexSlot* find(std::string_view key) const noexcept;
+  // Hot path: the node for full key path `key` (not the root), or nullptr.
+  const format::Node* find(std::string_view key) const noexcept;
   // Same, with the key's hash already computed by key_hash(key, seed()).
-  const format::IndexSlot* find(std::string_view key, std::uint64_t hash) const noexcept;
+  const format::Node* find(std::string_view key, std::uint64_t hash) const noexcept;
   std::uint64_t seed() const noexcept { return hdr_->hash_seed; }
   std::span<const format::IndexSlot> slots() const noexcept {
     return {slots_, hdr_->index_capacity};
@@ -61,14 +63,28 @@ class SegmentView {
   std::string_view str(std::uint32_t off, std::uint32_t len) const noexcept {
     return {reinterpret_cast<const char*>(base_) + off, len};
   }
-  std::string_view key(const format::Node& n) const noexcept { return str(n.key_off, n.key_len); }
-  std::string_view name(const format::Node& n) const noexcept { return key(n).substr(n.name_pos); }
+  // The node's own name: an object member's key, "" for the root and for
+  // array elements (see array_index()).
+  std::string_view name(const format::Node& n) const noexcept;
+  // An array element's position in its array.
+  std::uint32_t array_index(const format::Node& n) const noexcept {
+    return index_of(n) - format::low32(nodes_[format::node_parent(n)].payload);
+  }
+  // The full key path ("servers[2].host") written into buf[0, cap) without
+  // a NUL; returns its length, and writes nothing when it exceeds `cap`.
+  // Allocation-free; O(depth).
+  std::size_t key_to(const format::Node& n, char* buf, std::size_t cap) const noexcept;
+  // The same as a string (allocates; for tools, never on a read).
+  std::string key(const format::Node& n) const;
   std::string_view string_value(std::uint64_t payload) const noexcept {
     return str(format::low32(payload), format::high32(payload));
   }
   std::span<const format::Node> children(const format::Node& n) const noexcept;
   std::uint32_t index_of(const format::Node& n) const noexcept {
     return static_cast<std::uint32_t>(&n - nodes_);
+  }
+  const format::Origin& origin(const format::Node& n) const noexcept {
+    return origins_[index_of(n)];
   }
 
   // Metadata.
@@ -82,10 +98,13 @@ class SegmentView {
   std::string_view source_name(std::uint32_t source) const noexcept;
 
  private:
+  bool matches(std::string_view key, std::uint32_t node) const noexcept;
+
   const unsigned char* base_ = nullptr;
   const format::SegmentHeader* hdr_ = nullptr;
   const format::Node* nodes_ = nullptr;
   const format::IndexSlot* slots_ = nullptr;
+  const format::Origin* origins_ = nullptr;
   const format::MetaHeader* meta_ = nullptr;
   const format::StrRef* sources_ = nullptr;
   const format::ChangedKey* changed_ = nullptr;
@@ -98,13 +117,14 @@ bool same_leaf(const SegmentView& a, const format::Node& x, const SegmentView& b
                const format::Node& y) noexcept;
 
 struct SegmentChange {
-  std::string_view key;  // points into `from` for removals, into `to` otherwise
+  std::string key;
   format::Change kind;
   const format::Node* from_node;  // nullptr when added
   const format::Node* to_node;    // nullptr when removed
 };
 // Leaf keys under `prefix` (a plain string prefix of the full path) that
-// differ from `from` to `to`, sorted by key. O(leaves) lookups; allocates.
+// differ from `from` to `to`, sorted by key. One walk of both trees (objects'
+// children are sorted, so members pair up by a merge); allocates the result.
 std::vector<SegmentChange> diff_segments(const SegmentView& from, const SegmentView& to,
                                          std::string_view prefix = {});
 

@@ -38,6 +38,9 @@ extern "C" {
 #define SHMCONF_E_PERMISSION (-30105)   /* owner or mode of an object refused */
 #define SHMCONF_E_CORRUPT (-30106)      /* validation failed */
 #define SHMCONF_E_VERSION (-30107)      /* format version or layout mismatch */
+/* The same code by the name the format documentation uses: a segment of
+   another format version (a v1 reader meeting a v2 segment, or the reverse). */
+#define SHMCONF_E_FORMAT SHMCONF_E_VERSION
 #define SHMCONF_E_BUSY (-30108)         /* control block stayed mid-update */
 #define SHMCONF_E_TIMEOUT (-30109)      /* wait timed out */
 #define SHMCONF_E_RANGE (-30110)        /* buffer too small */
