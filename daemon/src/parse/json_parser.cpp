@@ -105,6 +105,7 @@ class JsonConverter {
   }
 
   void convert_object(od::object& object, Value& out) {
+    Members& members = members_.at(check_.depth());
     for (auto result : object) {
       od::field field;
       if (const auto e = std::move(result).get(field)) fail_json(e, nullptr);
@@ -114,26 +115,27 @@ class JsonConverter {
       if (const auto e = field.unescaped_key().get(key)) fail_json(e, quote_at);
       // simdjson validated the input's UTF-8 and refuses lone surrogates.
       check_.validate_key(key, key_pos, /*utf8_known_valid=*/true);
-      auto it = out.fields.lower_bound(key);
-      if (it != out.fields.end() && it->first == key) check_.fail_duplicate_key(key, key_pos);
-      it = out.fields.emplace_hint(it, std::piecewise_construct, std::forward_as_tuple(key),
-                                   std::forward_as_tuple());
-      check_.push_key(it->first, key_pos);
-      convert_value(field.value(), it->second);
+      Value& slot = members.add(key, key_pos, check_);
+      // The key stays in simdjson's string buffer for the whole parse.
+      check_.push_key(key, key_pos);
+      convert_value(field.value(), slot);
       check_.pop();
     }
+    members.finish(out, check_);
   }
 
   void convert_array(od::array& array, Value& out) {
+    std::vector<Value>& items = members_.items_at(check_.depth());
     std::size_t i = 0;
     for (auto result : array) {
       od::value item;
       if (const auto e = std::move(result).get(item)) fail_json(e, nullptr);
       check_.push_index(i, pos_of(item.raw_json_token().data()));
-      convert_value(item, out.items.emplace_back());
+      convert_value(item, items.emplace_back());
       check_.pop();
       ++i;
     }
+    MemberStack::take_items(items, out);
   }
 
   void convert_value(od::value value, Value& out) {
@@ -226,6 +228,7 @@ class JsonConverter {
   LineIndex lines_;
   Checker& check_;
   od::document* doc_ = nullptr;
+  MemberStack members_;
 };
 
 }  // namespace

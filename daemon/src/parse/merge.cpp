@@ -28,19 +28,42 @@ void merge_into(Value& base, Value overlay) {
     base = std::move(overlay);
     return;
   }
-  // Node handles move keys and values without copying either.
-  while (!overlay.fields.empty()) {
-    auto node = overlay.fields.extract(overlay.fields.begin());
-    auto it = base.fields.find(node.key());
-    if (node.mapped().type == Type::kNull) {
-      if (it != base.fields.end()) base.fields.erase(it);
-    } else if (it == base.fields.end()) {
-      drop_nulls(node.mapped());
-      base.fields.insert(std::move(node));
+  if (base.fields.empty()) {
+    drop_nulls(overlay);
+    base.fields = std::move(overlay.fields);
+    return;
+  }
+  // Both member lists are sorted: one merge of the two, moving keys and
+  // values, then adopted whole (no insertion into the middle of a list).
+  using Members = decltype(base.fields)::sequence_type;
+  Members from_base = base.fields.extract_sequence();
+  Members from_overlay = overlay.fields.extract_sequence();
+  Members out;
+  out.reserve(from_base.size() + from_overlay.size());
+  auto b = from_base.begin();
+  auto o = from_overlay.begin();
+  while (b != from_base.end() || o != from_overlay.end()) {
+    const int cmp = b == from_base.end()      ? 1
+                    : o == from_overlay.end() ? -1
+                                              : b->first.compare(o->first);
+    if (cmp < 0) {
+      out.push_back(std::move(*b++));
+    } else if (cmp > 0) {
+      if (o->second.type != Type::kNull) {
+        drop_nulls(o->second);
+        out.push_back(std::move(*o));
+      }
+      ++o;
     } else {
-      merge_into(it->second, std::move(node.mapped()));
+      if (o->second.type != Type::kNull) {  // a null deletes the key
+        merge_into(b->second, std::move(o->second));
+        out.push_back(std::move(*b));
+      }
+      ++b;
+      ++o;
     }
   }
+  base.fields.adopt_sequence(boost::container::ordered_unique_range, std::move(out));
 }
 
 }  // namespace shmconf::daemon

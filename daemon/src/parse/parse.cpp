@@ -96,6 +96,45 @@ std::string quote(std::string_view s, std::size_t max) {
   return out;
 }
 
+// ---- Members -------------------------------------------------------------------
+
+Value& Members::add(std::string_view key, Pos pos, const Checker& check) {
+  if (!members_.empty() && sorted_) {
+    const int cmp = members_.back().first.compare(key);
+    if (cmp == 0) check.fail_duplicate_key(key, pos);
+    if (cmp > 0) sorted_ = false;
+  }
+  members_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
+                        std::forward_as_tuple());
+  positions_.push_back(pos);
+  return members_.back().second;
+}
+
+void Members::finish(Value& object, const Checker& check) {
+  using Sequence = decltype(members_);
+  Sequence exact;
+  exact.reserve(members_.size());
+  if (sorted_) {
+    for (auto& m : members_) exact.push_back(std::move(m));
+  } else {
+    // Sort an index, so a duplicate is reported at its later occurrence in
+    // the file, then move the members into key order.
+    order_.resize(members_.size());
+    for (std::uint32_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    std::stable_sort(order_.begin(), order_.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return members_[a].first < members_[b].first;
+    });
+    for (std::size_t i = 1; i < order_.size(); ++i) {
+      if (members_[order_[i]].first == members_[order_[i - 1]].first) {
+        check.fail_duplicate_key(members_[order_[i]].first, positions_[order_[i]]);
+      }
+    }
+    for (std::uint32_t i : order_) exact.push_back(std::move(members_[i]));
+  }
+  object.fields.adopt_sequence(boost::container::ordered_unique_range, std::move(exact));
+  clear();
+}
+
 // ---- Checker -----------------------------------------------------------------
 
 Checker::Checker(const std::string& file, std::uint32_t source, const Limits& limits)

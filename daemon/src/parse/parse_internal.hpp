@@ -4,6 +4,7 @@
 // Private to daemon/src/parse/. Not thread-safe: one Checker per parse.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -136,6 +137,64 @@ class Checker {
   std::size_t nodes_ = 0;
   std::size_t alias_nodes_ = 0;
   std::vector<Component> path_;
+};
+
+// The members of one object being parsed, in the order the file writes
+// them; finish() sorts them once (when the file did not) and hands them to
+// the object whole, in one exactly sized block. Value::fields is a flat
+// map: inserting each member at its sorted place would move the later ones
+// every time, quadratic in a large object written out of order. A parser
+// keeps one Members per nesting level (MemberStack) and reuses its buffers
+// for every object at that level.
+class Members {
+ public:
+  void clear() {
+    members_.clear();
+    positions_.clear();
+    sorted_ = true;
+  }
+  // Appends `key` (already validated) and returns its value's slot, valid
+  // until the next add(). A key equal to the previous one fails at once;
+  // other duplicates fail in finish().
+  Value& add(std::string_view key, Pos pos, const Checker& check);
+  void finish(Value& object, const Checker& check);
+  std::string_view last_key() const { return members_.back().first; }
+
+ private:
+  decltype(Value::fields)::sequence_type members_;
+  std::vector<Pos> positions_;  // of each key, for a duplicate's error
+  std::vector<std::uint32_t> order_;
+  bool sorted_ = true;
+};
+
+// One Members (objects) and one item buffer (arrays) per nesting level, at
+// stable addresses, reused for every container at that level: a container
+// then costs one exactly sized allocation, not one per doubling.
+class MemberStack {
+ public:
+  MemberStack() : levels_(format::kMaxDepth + 1), items_(format::kMaxDepth + 1) {}
+  // The (cleared) Members for an object at `depth` (Checker::depth()).
+  Members& at(std::uint32_t depth) {
+    Members& m = levels_[std::min<std::size_t>(depth, levels_.size() - 1)];
+    m.clear();
+    return m;
+  }
+  // The (cleared) item buffer for an array at `depth`; move it into the
+  // array with take_items().
+  std::vector<Value>& items_at(std::uint32_t depth) {
+    std::vector<Value>& v = items_[std::min<std::size_t>(depth, items_.size() - 1)];
+    v.clear();
+    return v;
+  }
+  static void take_items(std::vector<Value>& from, Value& array) {
+    array.items.reserve(from.size());
+    for (Value& v : from) array.items.push_back(std::move(v));
+    from.clear();
+  }
+
+ private:
+  std::vector<Members> levels_;
+  std::vector<std::vector<Value>> items_;
 };
 
 // Quotes `s` for an error message (JSON escaping, cut after `max` bytes).

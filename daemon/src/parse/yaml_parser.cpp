@@ -221,7 +221,9 @@ class YamlConverter final : public YAML::EventHandler {
     Value* pending = nullptr;      // mappings: where the current key's value goes
     bool have_key = false;         // mappings: a key awaits its value
     std::unique_ptr<Value> merge;  // mappings: the "<<" value, applied at the end
+    Members* members = nullptr;    // mappings: members so far, file order
   };
+
   struct Anchor {
     Value value;
     std::size_t nodes = 0;  // values it expands to
@@ -253,13 +255,10 @@ class YamlConverter final : public YAML::EventHandler {
       return;
     }
     check_.validate_key(key, pos, /*utf8_known_valid=*/false);
-    auto& fields = f.value->fields;
-    auto it = fields.lower_bound(key);
-    if (it != fields.end() && it->first == key) check_.fail_duplicate_key(key, pos);
-    it = fields.emplace_hint(it, std::piecewise_construct, std::forward_as_tuple(key),
-                             std::forward_as_tuple());
-    check_.push_key(it->first, pos);
-    f.pending = &it->second;
+    // The slot and its key stay put until the next add(), after this
+    // member's value is complete and its path component popped.
+    f.pending = &f.members->add(key, pos, check_);
+    check_.push_key(f.members->last_key(), pos);
     f.have_key = true;
   }
 
@@ -305,6 +304,7 @@ class YamlConverter final : public YAML::EventHandler {
     slot.origin = check_.origin(pos);
     Frame& frame = frames_.emplace_back();
     frame.value = &slot;
+    if (type == Type::kObject) frame.members = &members_.at(check_.depth());
     frame.anchor = anchor;
     frame.nodes_before = check_.nodes() - 1;
   }
@@ -312,6 +312,7 @@ class YamlConverter final : public YAML::EventHandler {
   void end_container() {
     Frame f = std::move(frames_.back());
     frames_.pop_back();
+    if (f.members != nullptr) f.members->finish(*f.value, check_);
     if (f.merge) apply_merge(*f.value, std::move(*f.merge));
     check_.leave_container();
     // Nothing can alias the root once it is complete (one document per file).
@@ -384,6 +385,7 @@ class YamlConverter final : public YAML::EventHandler {
   static constexpr std::string_view kMergeKey = "<<";
 
   Checker& check_;
+  MemberStack members_;
   Value root_;
   bool has_root_ = false;
   int documents_ = 0;

@@ -4,12 +4,14 @@
 // snapshot builder flattens it into a segment. Values remember where they
 // came from (Origin) so errors and provenance can name file:line:column.
 //
-// Thread-safety: plain data, no sharing. Cost: one heap node per container
-// entry; the daemon never touches these on a client's read path.
+// Thread-safety: plain data, no sharing. Cost: one block per container (a
+// vector of items or of members), plus strings longer than the standard
+// library's small-string buffer; the daemon never touches these on a
+// client's read path.
 #pragma once
 
+#include <boost/container/flat_map.hpp>
 #include <cstdint>
-#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -34,9 +36,13 @@ struct Value {
   bool b = false;
   std::int64_t i = 0;
   double d = 0.0;
-  std::string s;                                     // kString
-  std::vector<Value> items;                          // kArray
-  std::map<std::string, Value, std::less<>> fields;  // kObject, sorted bytewise
+  std::string s;             // kString
+  std::vector<Value> items;  // kArray
+  // kObject, sorted bytewise. A flat map: members lie contiguous, so a walk
+  // reads memory in order, an object costs one allocation instead of one
+  // per member, and freeing a tree frees one block per container. Inserting
+  // moves later members: hold no reference into `fields` across an insert.
+  boost::container::flat_map<std::string, Value, std::less<>> fields;
   Origin origin;
 
   static Value null(Origin o = {}) { return make(Type::kNull, o); }
