@@ -2,22 +2,26 @@
 """Turns Google Benchmark JSON from read_bench and reload_bench into a report.
 
     bench/report.py --out-json R.json --out-md R.md READ.json RELOAD.json
+    bench/report.py --out-md R.md R.json      # re-render from a saved report JSON
 
 Merges the inputs into one JSON file (both contexts, all benchmarks) and
 writes a Markdown report: the DESIGN.md budgets as ratios against baselines
 measured in the same run, each with PASS or MISS, then the detail tables.
-With gnuplot on PATH (Debian: gnuplot-nox) it also draws two PNG plots next
-to the report; without it the report says so and carries on.
+An input may be a Google Benchmark output file or a merged file this script
+wrote; without --out-json nothing but the report and its plots is written.
 
-Python 3 standard library only.
+With matplotlib importable (Debian: python3-matplotlib, for /usr/bin/python3)
+it also draws PNG plots next to the report (R-reload.png, R-stages.png,
+R-read.png, R-memory.png, R-rollback.png) and links them from it; without it
+the report says so and carries on.
+
+Python 3 standard library, plus matplotlib for the plots.
 """
 
 import argparse
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 
 # --------------------------------------------------------------------------
@@ -414,59 +418,210 @@ def context_lines(res):
 
 
 # --------------------------------------------------------------------------
-# Optional plots
+# Plots (optional: python3-matplotlib)
+
+SIZES_KB = (1, 100, 1000, 10000)
+FORMATS = ((0, "JSON"), (1, "YAML"))
+
+
+def _series(points):
+    """Drops the missing points of [(x, y), ...]; returns (xs, ys)."""
+    pts = [(x, y) for x, y in points if x is not None and y is not None]
+    return [x for x, _ in pts], [y for _, y in pts]
+
+
+def _input_mb(res, fmt, kb):
+    """The input's size in MB, as the reload benchmarks measured it."""
+    for base in ("BM_ReloadVisible", "BM_ReloadStages", "BM_ParseFile"):
+        r = res.get(base, fmt=fmt, kb=kb)
+        if r and r.get("bytes"):
+            return r["bytes"] / 1e6
+    return kb / 1000.0
+
+
+def _mb_axis(ax, what):
+    """A log x axis of sizes in MB, labelled 1 KB, 10 KB, ... 10 MB."""
+    from matplotlib.ticker import FuncFormatter
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda x, _: "%g KB" % round(x * 1000, 3) if x < 1 else "%g MB" % round(x, 3)))
+    ax.set_xlabel(what)
+
+
+def plot_reload(res, plt, path):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    drawn = False
+    for (fmt, name), color in zip(FORMATS, ("tab:blue", "tab:orange")):
+        xs, ys = _series([(_input_mb(res, fmt, kb), (res.get("BM_ReloadVisible", fmt=fmt, kb=kb) or {})
+                           .get("median_ms")) for kb in SIZES_KB])
+        if xs:
+            ax.plot(xs, ys, "o-", color=color, label="%s reload: rename → readable" % name)
+            drawn = True
+    for base, fmt, label, color in (("BM_SimdjsonParse", 0, "simdjson parse (floor)", "tab:blue"),
+                                    ("BM_YamlCppLoad", 1, "YAML::Load", "tab:orange")):
+        xs, ys = _series([(_input_mb(res, fmt, kb), (res.get(base, kb=kb) or {}).get("median_ms"))
+                          for kb in SIZES_KB])
+        if xs:
+            ax.plot(xs, ys, "x--", color=color, alpha=0.6, label=label)
+            if fmt == 1:
+                ax.plot(xs, [1.2 * y for y in ys], ":", color="tab:red",
+                        label="YAML budget: 1.2 × YAML::Load")
+    if not drawn:
+        plt.close(fig)
+        return False
+    mbs = [_input_mb(res, 0, kb) for kb in SIZES_KB]
+    ax.plot(mbs, [5 * x for x in mbs], "-", color="tab:red", linewidth=1, label="JSON budget: 5 ms/MB")
+    _mb_axis(ax, "input size")
+    ax.set_yscale("log")
+    ax.set_ylabel("ms (median)")
+    ax.set_title("Reload: file renamed → readable by a waiting client")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def plot_read(res, plt, path):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
+    drawn = False
+    for ax, random in zip(axes, (0, 1)):
+        for base, label in READ_METHODS:
+            xs, ys = _series([(keys, read_time(res, base, keys, random))
+                              for keys in (1000, 100000, 1000000)])
+            if xs:
+                ax.plot(xs, ys, "o-", label=label)
+                drawn = True
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("keys")
+        ax.set_title("random keys" if random else "hot set")
+        ax.grid(True, which="both", alpha=0.3)
+    if not drawn:
+        plt.close(fig)
+        return False
+    axes[0].set_ylabel("ns per read (CPU; Redis: wall), fastest repetition")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize="small")
+    fig.suptitle("Read latency per method, 1 thread")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def plot_memory(res, plt, path):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    drawn = False
+    for (fmt, name), color in zip(FORMATS, ("tab:blue", "tab:orange")):
+        xs, ys = _series([(_input_mb(res, fmt, kb), (res.get("BM_ReloadStages", fmt=fmt, kb=kb) or {})
+                           .get("segment_per_json")) for kb in SIZES_KB])
+        if xs:
+            ax.plot(xs, ys, "o-", color=color, label="%s input: segment / canonical JSON" % name)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.axhline(2.0, color="tab:red", linewidth=1, label="budget: 2×")
+    _mb_axis(ax, "input size")
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("segment bytes / canonical JSON bytes")
+    ax.set_title("Memory: snapshot segment against its canonical JSON")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def plot_rollback(res, plt, path):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    drawn = False
+    for field, label in (("flip_median_ms", "call → flipped"), ("woke_median_ms", "call → waiter woken"),
+                         ("readable_median_ms", "call → waiter readable"),
+                         ("call_median_ms", "rollback() returns")):
+        xs, ys = _series([(_input_mb(res, 0, kb), (res.get("BM_Rollback", kb=kb) or {}).get(field))
+                          for kb in SIZES_KB])
+        if xs:
+            ax.plot(xs, ys, "o-", label=label)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.axhline(1.0, color="tab:red", linewidth=1, label="budget: 1 ms")
+    _mb_axis(ax, "config size (JSON)")
+    ax.set_yscale("log")
+    ax.set_ylabel("ms (median)")
+    ax.set_title("Rollback between two retained versions")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+STAGES = (("parse_ms", "parse"), ("merge_ms", "merge"), ("hash_ms", "hash"), ("build_ms", "build"),
+          ("create_ms", "create (shm + write + self-check)"), ("flip_ms", "flip"))
+
+
+def plot_stages(res, plt, path):
+    rows = []
+    for fmt, name in FORMATS:
+        for kb in SIZES_KB:
+            st = res.get("BM_ReloadStages", fmt=fmt, kb=kb)
+            if st and kb >= 100:
+                rows.append(("%s %s" % (name, kb_label(kb)), st))
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 2))
+    labels = [r[0] for r in rows]
+    left = [0.0] * len(rows)
+    for field, stage in STAGES:
+        shares = []
+        for _, st in rows:
+            total = sum(st.get(f, 0) for f, _ in STAGES)
+            shares.append(100.0 * st.get(field, 0) / total if total else 0)
+        ax.barh(labels, shares, left=left, label=stage)
+        left = [a + b for a, b in zip(left, shares)]
+    for i, (_, st) in enumerate(rows):
+        ax.text(101, i, fmt_ms(sum(st.get(f, 0) for f, _ in STAGES)), va="center", fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 115)
+    ax.set_xlabel("% of the time from parse to flip (total on the right)")
+    ax.set_title("Where a reload's time goes (BM_ReloadStages, medians)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize="small")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+PLOTS = (("reload", "reload time against input size", plot_reload),
+         ("stages", "where a reload's time goes", plot_stages),
+         ("read", "read latency per method", plot_read),
+         ("memory", "segment size against canonical JSON", plot_memory),
+         ("rollback", "rollback latency", plot_rollback))
 
 
 def plots(res, stem):
-    """Two PNGs via gnuplot, or a sentence saying why there are none."""
-    gp = shutil.which("gnuplot")
-    if not gp:
-        return ("No plots: gnuplot is not installed (Debian: `apt-get install gnuplot-nox`); "
-                "the tables above carry the same numbers.")
-    base = os.path.basename(stem)
-    data = stem + "-read.dat"
-    with open(data, "w") as f:
-        f.write("# keys " + " ".join(b for b, _ in READ_METHODS) + "\n")
-        for keys in (1000, 100000, 1000000):
-            vals = [read_time(res, b, keys, 1) for b, _ in READ_METHODS]
-            f.write("%d %s\n" % (keys, " ".join("%g" % v if v else "NaN" for v in vals)))
-    rdat = stem + "-reload.dat"
-    with open(rdat, "w") as f:
-        for kb in (1, 100, 1000, 10000):
-            row = [kb / 1000.0]
-            for base, fmt in (("BM_ReloadVisible", 0), ("BM_ReloadVisible", 1)):
-                r = res.get(base, fmt=fmt, kb=kb)
-                row.append(r["median_ms"] if r else float("nan"))
-            for base in ("BM_SimdjsonParse", "BM_YamlCppLoad"):
-                r = res.get(base, kb=kb)
-                row.append(r["median_ms"] if r else float("nan"))
-            f.write(" ".join("%g" % v for v in row) + "\n")
-    script = """
-set terminal png size 900,560
-set output '{s}-read.png'
-set title 'Read latency, random access (threads: 1)'
-set logscale xy
-set xlabel 'keys'
-set ylabel 'ns per read'
-set key outside right
-plot for [i=2:{n}] '{d}' using 1:i with linespoints title columnhead(i)
-set output '{s}-reload.png'
-set title 'Reload: rename -> readable by a client'
-set xlabel 'input MB'
-set ylabel 'ms'
-plot '{r}' using 1:2 w lp t 'JSON reload', '' using 1:3 w lp t 'YAML reload', \
-     '' using 1:4 w lp t 'simdjson parse', '' using 1:5 w lp t 'YAML::Load'
-""".format(s=stem, d=data, r=rdat, n=len(READ_METHODS) + 1)
+    """PNGs next to the report (<stem>-<name>.png) and the Markdown that
+    links them, or a sentence saying why there are none."""
     try:
-        subprocess.run([gp], input=script.encode(), check=True, timeout=60,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    except (subprocess.SubprocessError, OSError) as e:
-        return "No plots: gnuplot failed (%s)." % e
-    finally:
-        for p in (data, rdat):
-            if os.path.exists(p):
-                os.remove(p)
-    return "![read latency](%s-read.png)\n\n![reload](%s-reload.png)" % (base, base)
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ("No plots: matplotlib is not importable by %s (Debian: `apt-get install "
+                "python3-matplotlib`, then run this script with /usr/bin/python3); the tables "
+                "above carry the same numbers." % sys.executable)
+    base = os.path.basename(stem)
+    out = []
+    for name, title, draw in PLOTS:
+        path = "%s-%s.png" % (stem, name)
+        if draw(res, plt, path):
+            out.append("![%s](%s-%s.png)" % (title, base, name))
+        elif os.path.exists(path):
+            os.remove(path)  # a stale plot from an earlier run with that data
+    return "\n\n".join(out) if out else "No plots: no benchmark in the input has data to plot."
 
 
 # --------------------------------------------------------------------------
@@ -474,22 +629,24 @@ plot '{r}' using 1:2 w lp t 'JSON reload', '' using 1:3 w lp t 'YAML reload', \
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out-json", required=True)
+    ap.add_argument("--out-json", help="write the merged benchmark JSON here")
     ap.add_argument("--out-md", required=True)
     ap.add_argument("--title", default="")
     ap.add_argument("inputs", nargs="+")
     args = ap.parse_args()
 
     res = Results(args.inputs)
-    with open(args.out_json, "w") as f:
-        json.dump({"contexts": res.contexts, "benchmarks": res.benchmarks}, f, indent=1)
-        f.write("\n")
+    if args.out_json:
+        with open(args.out_json, "w") as f:
+            json.dump({"contexts": res.contexts, "benchmarks": res.benchmarks}, f, indent=1)
+            f.write("\n")
+    source = ", ".join(os.path.basename(p) for p in ([args.out_json] if args.out_json else args.inputs))
 
     stem = re.sub(r"\.md$", "", args.out_md)
     budget_table, _ = budgets(res)
     md = []
     md.append("# shmconf benchmark report %s\n" % args.title)
-    md.append("Generated by `scripts/bench` (bench/report.py) from `%s`.\n" % os.path.basename(args.out_json))
+    md.append("Generated by `scripts/bench` (bench/report.py) from `%s`.\n" % source)
     md.append(context_lines(res) + "\n")
     md.append("Read benchmarks: CPU time per read, 7 randomly interleaved repetitions; budgets "
               "compare the fastest repetitions (noise on a shared machine only adds time) and show "
