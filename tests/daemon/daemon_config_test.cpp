@@ -33,6 +33,7 @@ admin_group: shmconf-admin
 watch: false
 debounce_ms: 50
 poll_ms: 0
+write_wait_ms: 750
 log_level: debug
 log_format: json
 metrics_listen: 127.0.0.1:9469
@@ -65,6 +66,7 @@ namespaces:
   EXPECT_EQ(c.watch, false);
   EXPECT_EQ(c.debounce_ms, 50u);
   EXPECT_EQ(c.poll_ms, 0u);
+  EXPECT_EQ(c.write_wait_ms, 750u);
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.log_format, "json");
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:9469");
@@ -110,6 +112,7 @@ TEST(DaemonConfig, Minimal_DefaultsApply) {
   EXPECT_FALSE(c.watch.has_value());
   EXPECT_TRUE(c.namespaces[0].options.state_dir.empty());
   EXPECT_EQ(c.namespaces[0].options.keep, 8u);
+  EXPECT_FALSE(c.write_wait_ms.has_value());
 }
 
 TEST(DaemonConfig, UnknownTopLevelKey_NamesItsPositionAndTheKnownKeys) {

@@ -219,7 +219,7 @@ class Reader {
     bool have_namespaces = false;
     each(At{root, ""},
          {"prefix", "socket_dir", "state_dir", "audit_log", "admin_group", "watch", "debounce_ms",
-          "poll_ms", "log_level", "log_format", "metrics_listen", "namespaces"},
+          "poll_ms", "write_wait_ms", "log_level", "log_format", "metrics_listen", "namespaces"},
          [&](const std::string& key, const At& v) {
            if (key == "prefix") {
              c.prefix = str(v);
@@ -232,6 +232,9 @@ class Reader {
            if (key == "watch") c.watch = boolean(v);
            if (key == "debounce_ms") c.debounce_ms = static_cast<unsigned>(number(v, 0, 600000));
            if (key == "poll_ms") c.poll_ms = static_cast<unsigned>(number(v, 0, 3600000));
+           if (key == "write_wait_ms") {
+             c.write_wait_ms = static_cast<unsigned>(number(v, 0, 600000));
+           }
            if (key == "log_level") {
              c.log_level = str(v);
              static const std::set<std::string> levels = {"trace", "debug", "info",
