@@ -49,7 +49,7 @@ namespaces:
     environment_parents: {production: staging}
     schema: schema.json
     plaintext_secrets: warn
-    guards: {min_keys: 3, max_changed_percent: 12.5, allow_empty: true}
+    guards: {min_keys: 3, max_changed_percent: 12.5, max_deleted_percent: 80, allow_empty: true}
     keep: 4
     mode: "0640"
     group: app-readers
@@ -89,6 +89,7 @@ namespaces:
   EXPECT_EQ(app.plaintext_secrets, SecretPolicy::kWarn);
   EXPECT_EQ(app.guards.min_keys, 3u);
   EXPECT_EQ(app.guards.max_changed_percent, 12.5);
+  EXPECT_EQ(app.guards.max_deleted_percent, 80);
   EXPECT_TRUE(app.guards.allow_empty);
   EXPECT_EQ(app.keep, 4u);
   EXPECT_EQ(app.access.mode, 0640u);
@@ -112,6 +113,7 @@ TEST(DaemonConfig, Minimal_DefaultsApply) {
   EXPECT_FALSE(c.watch.has_value());
   EXPECT_TRUE(c.namespaces[0].options.state_dir.empty());
   EXPECT_EQ(c.namespaces[0].options.keep, 8u);
+  EXPECT_EQ(c.namespaces[0].options.guards.max_deleted_percent, 50);  // on by default
   EXPECT_FALSE(c.write_wait_ms.has_value());
 }
 
@@ -146,6 +148,10 @@ TEST(DaemonConfig, PercentOutOfRange_Refused) {
       "namespaces:\n  app:\n    sources: [{file: a.yaml}]\n    guards: {max_changed_percent: "
       "150}\n");
   EXPECT_NE(e.find("max_changed_percent: must be a number from 0 to 100"), std::string::npos) << e;
+  const std::string d = error_of(
+      "namespaces:\n  app:\n    sources: [{file: a.yaml}]\n    guards: {max_deleted_percent: "
+      "-1}\n");
+  EXPECT_NE(d.find("max_deleted_percent: must be a number from 0 to 100"), std::string::npos) << d;
 }
 
 TEST(DaemonConfig, UnquotedOctalMode_RefusedWithAHint) {

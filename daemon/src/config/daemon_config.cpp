@@ -179,10 +179,11 @@ class Reader {
              }
            }
            if (key == "guards") {
-             each(v, {"min_keys", "max_changed_percent", "allow_empty"},
+             each(v, {"min_keys", "max_changed_percent", "max_deleted_percent", "allow_empty"},
                   [&](const std::string& g, const At& gv) {
                     if (g == "min_keys") o.guards.min_keys = number(gv, 0, 1ull << 32);
                     if (g == "max_changed_percent") o.guards.max_changed_percent = percent(gv);
+                    if (g == "max_deleted_percent") o.guards.max_deleted_percent = percent(gv);
                     if (g == "allow_empty") o.guards.allow_empty = boolean(gv);
                   });
            }
