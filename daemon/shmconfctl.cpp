@@ -244,7 +244,8 @@ int main(int argc, char** argv) {
   bool force = false;
   auto* reload = app.add_subcommand("reload", "Reload now; exit 1 if the new config is rejected");
   reload->add_flag("--force", force,
-                   "Skip the guards (min_keys, max_changed_percent, allow_empty) for this reload; "
+                   "Skip the guards (min_keys, max_deleted_percent, max_changed_percent, "
+                   "allow_empty) for this reload; "
                    "authorised users only, audited");
   unsigned steps = 0;
   std::uint64_t to = 0;

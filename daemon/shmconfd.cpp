@@ -64,6 +64,7 @@ struct Flags {
   std::string audit_log;
   unsigned debounce_ms = 100;
   unsigned poll_ms = 2000;
+  unsigned write_wait_ms = 5000;
   bool no_watch = false;
   std::string log_level = "info";
   std::string log_format = "logfmt";
@@ -143,6 +144,8 @@ class Daemon {
         sd::FileWatcher::Options wo;
         wo.debounce = std::chrono::milliseconds(flags_.debounce_ms);
         wo.poll_interval = std::chrono::milliseconds(flags_.poll_ms);
+        wo.write_wait = std::chrono::milliseconds(flags_.write_wait_ms);
+        wo.name = unit->name();
         unit->watcher =
             std::make_unique<sd::FileWatcher>(sd::watch_paths(unit->service.options()), wo);
       }
@@ -296,6 +299,8 @@ class Daemon {
         d.watcher_overflows += w.overflows;
         d.watcher_poll_changes += w.poll_changes;
         d.watcher_failures += w.watch_failures;
+        d.watcher_write_waits += w.write_waits;
+        d.watcher_write_wait_timeouts += w.write_wait_timeouts;
         d.watcher_watches += w.watches;
       }
     }
@@ -546,6 +551,7 @@ Setup setup_from_config(Flags& f, const CLI::App& app) {
   if (!given("--admin-group") && !c.admin_group.empty()) f.admin_group = c.admin_group;
   if (!given("--debounce-ms") && c.debounce_ms) f.debounce_ms = *c.debounce_ms;
   if (!given("--poll-ms") && c.poll_ms) f.poll_ms = *c.poll_ms;
+  if (!given("--write-wait-ms") && c.write_wait_ms) f.write_wait_ms = *c.write_wait_ms;
   if (!given("--no-watch") && c.watch) f.no_watch = !*c.watch;
   if (!given("--log-level") && !c.log_level.empty()) f.log_level = c.log_level;
   if (!given("--log-format") && !c.log_format.empty()) f.log_format = c.log_format;
@@ -617,6 +623,10 @@ int main(int argc, char** argv) {
   app.add_option("--debounce-ms", f.debounce_ms, "Quiet time after a file event before reloading")
       ->default_val(100);
   app.add_option("--poll-ms", f.poll_ms, "Fallback stat() scan period, 0 = off")->default_val(2000);
+  app.add_option("--write-wait-ms", f.write_wait_ms,
+                 "Longest wait for a writer to close a source modified in place, 0 = off")
+      ->default_val(5000)
+      ->check(CLI::Range(0u, 600000u));
   app.add_flag("--no-watch", f.no_watch, "Do not watch the sources; reload on SIGHUP or request");
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error")->default_val("info");
   app.add_option("--log-format", f.log_format,

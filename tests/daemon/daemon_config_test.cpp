@@ -33,6 +33,7 @@ admin_group: shmconf-admin
 watch: false
 debounce_ms: 50
 poll_ms: 0
+write_wait_ms: 750
 log_level: debug
 log_format: json
 metrics_listen: 127.0.0.1:9469
@@ -48,7 +49,7 @@ namespaces:
     environment_parents: {production: staging}
     schema: schema.json
     plaintext_secrets: warn
-    guards: {min_keys: 3, max_changed_percent: 12.5, allow_empty: true}
+    guards: {min_keys: 3, max_changed_percent: 12.5, max_deleted_percent: 80, allow_empty: true}
     keep: 4
     mode: "0640"
     group: app-readers
@@ -65,6 +66,7 @@ namespaces:
   EXPECT_EQ(c.watch, false);
   EXPECT_EQ(c.debounce_ms, 50u);
   EXPECT_EQ(c.poll_ms, 0u);
+  EXPECT_EQ(c.write_wait_ms, 750u);
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.log_format, "json");
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:9469");
@@ -87,6 +89,7 @@ namespaces:
   EXPECT_EQ(app.plaintext_secrets, SecretPolicy::kWarn);
   EXPECT_EQ(app.guards.min_keys, 3u);
   EXPECT_EQ(app.guards.max_changed_percent, 12.5);
+  EXPECT_EQ(app.guards.max_deleted_percent, 80);
   EXPECT_TRUE(app.guards.allow_empty);
   EXPECT_EQ(app.keep, 4u);
   EXPECT_EQ(app.access.mode, 0640u);
@@ -110,6 +113,8 @@ TEST(DaemonConfig, Minimal_DefaultsApply) {
   EXPECT_FALSE(c.watch.has_value());
   EXPECT_TRUE(c.namespaces[0].options.state_dir.empty());
   EXPECT_EQ(c.namespaces[0].options.keep, 8u);
+  EXPECT_EQ(c.namespaces[0].options.guards.max_deleted_percent, 50);  // on by default
+  EXPECT_FALSE(c.write_wait_ms.has_value());
 }
 
 TEST(DaemonConfig, UnknownTopLevelKey_NamesItsPositionAndTheKnownKeys) {
@@ -143,6 +148,10 @@ TEST(DaemonConfig, PercentOutOfRange_Refused) {
       "namespaces:\n  app:\n    sources: [{file: a.yaml}]\n    guards: {max_changed_percent: "
       "150}\n");
   EXPECT_NE(e.find("max_changed_percent: must be a number from 0 to 100"), std::string::npos) << e;
+  const std::string d = error_of(
+      "namespaces:\n  app:\n    sources: [{file: a.yaml}]\n    guards: {max_deleted_percent: "
+      "-1}\n");
+  EXPECT_NE(d.find("max_deleted_percent: must be a number from 0 to 100"), std::string::npos) << d;
 }
 
 TEST(DaemonConfig, UnquotedOctalMode_RefusedWithAHint) {

@@ -221,13 +221,13 @@ TEST_F(ValidateTest, Guards_EmptyMinKeysAndChangePercent) {
   EXPECT_EQ(issues[0].message, "has 3 leaf keys; min_keys is 4");
 
   g.max_changed_percent = 50;
-  EXPECT_TRUE(check_change_guard(60, 120, g).empty());
-  issues = check_change_guard(88, 120, g);
+  EXPECT_TRUE(check_change_guard(60, 0, 120, g).empty());
+  issues = check_change_guard(88, 0, 120, g);
   ASSERT_EQ(issues.size(), 1u);
   EXPECT_NE(issues[0].message.find("would change 73% of 120 keys"), std::string::npos)
       << issues[0].message;
   EXPECT_NE(issues[0].message.find("max_changed_percent is 50"), std::string::npos);
-  EXPECT_TRUE(check_change_guard(88, 0, g).empty());  // nothing live: nothing to compare
+  EXPECT_TRUE(check_change_guard(88, 0, 0, g).empty());  // nothing live: nothing to compare
 }
 
 TEST_F(ValidateTest, Schema_RecursiveRefs_LoadAndValidateQuickly) {

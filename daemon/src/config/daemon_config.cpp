@@ -179,10 +179,11 @@ class Reader {
              }
            }
            if (key == "guards") {
-             each(v, {"min_keys", "max_changed_percent", "allow_empty"},
+             each(v, {"min_keys", "max_changed_percent", "max_deleted_percent", "allow_empty"},
                   [&](const std::string& g, const At& gv) {
                     if (g == "min_keys") o.guards.min_keys = number(gv, 0, 1ull << 32);
                     if (g == "max_changed_percent") o.guards.max_changed_percent = percent(gv);
+                    if (g == "max_deleted_percent") o.guards.max_deleted_percent = percent(gv);
                     if (g == "allow_empty") o.guards.allow_empty = boolean(gv);
                   });
            }
@@ -219,7 +220,7 @@ class Reader {
     bool have_namespaces = false;
     each(At{root, ""},
          {"prefix", "socket_dir", "state_dir", "audit_log", "admin_group", "watch", "debounce_ms",
-          "poll_ms", "log_level", "log_format", "metrics_listen", "namespaces"},
+          "poll_ms", "write_wait_ms", "log_level", "log_format", "metrics_listen", "namespaces"},
          [&](const std::string& key, const At& v) {
            if (key == "prefix") {
              c.prefix = str(v);
@@ -232,6 +233,9 @@ class Reader {
            if (key == "watch") c.watch = boolean(v);
            if (key == "debounce_ms") c.debounce_ms = static_cast<unsigned>(number(v, 0, 600000));
            if (key == "poll_ms") c.poll_ms = static_cast<unsigned>(number(v, 0, 3600000));
+           if (key == "write_wait_ms") {
+             c.write_wait_ms = static_cast<unsigned>(number(v, 0, 600000));
+           }
            if (key == "log_level") {
              c.log_level = str(v);
              static const std::set<std::string> levels = {"trace", "debug", "info",

@@ -36,6 +36,7 @@ struct DaemonConfig {
   std::optional<bool> watch;
   std::optional<unsigned> debounce_ms;
   std::optional<unsigned> poll_ms;
+  std::optional<unsigned> write_wait_ms;
   std::string log_level;                    // "" = the command line's
   std::string log_format;                   // "" = the command line's
   std::string metrics_listen;               // "" = off

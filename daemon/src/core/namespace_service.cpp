@@ -542,8 +542,12 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   in.sensitive = &sensitive;
   SnapshotBuilder builder(in);
   if (!force_ && live_) {
-    throw_if_errors(
-        check_change_guard(builder.changes().size(), count_leaves(live_->view), opts_.guards));
+    const auto& changes = builder.changes();
+    const auto removed = std::count_if(changes.begin(), changes.end(), [](const KeyChange& k) {
+      return k.kind == format::Change::kRemoved;
+    });
+    throw_if_errors(check_change_guard(changes.size(), static_cast<std::size_t>(removed),
+                                       count_leaves(live_->view), opts_.guards));
   }
   Retained r;
   r.segment = publisher_->create(builder);

@@ -41,7 +41,10 @@ enum class SecretPolicy { kError, kWarn, kAllow };
 struct Guards {
   std::size_t min_keys = 0;                   // leaf keys; 0 = no minimum
   std::optional<double> max_changed_percent;  // of the live version's leaf keys
-  bool allow_empty = false;                   // an empty root mapping is refused unless set
+  // Most of the live version's leaf keys one reload may remove, in percent; on by default
+  // because a truncated or half-written file shows up as keys gone. 100 = off.
+  double max_deleted_percent = 50;
+  bool allow_empty = false;  // an empty root mapping is refused unless set
 };
 
 struct ServiceOptions {

@@ -337,7 +337,8 @@ std::string DaemonMetrics::render(const std::vector<NamespaceSample>& namespaces
            static_cast<double>(d.control_connections_rejected));
   e.family("shmconf_watcher_events_total", "counter",
            "Source watcher activity: reloads triggered, full rescans, inotify queue overflows, "
-           "changes found by the stat() scan, failed watches");
+           "changes found by the stat() scan, failed watches, reloads held for a writer, "
+           "writers that did not close in time");
   e.sample("shmconf_watcher_events_total", {{"event", "reload"}},
            static_cast<double>(d.watcher_reports));
   e.sample("shmconf_watcher_events_total", {{"event", "rescan"}},
@@ -348,6 +349,10 @@ std::string DaemonMetrics::render(const std::vector<NamespaceSample>& namespaces
            static_cast<double>(d.watcher_poll_changes));
   e.sample("shmconf_watcher_events_total", {{"event", "watch_failure"}},
            static_cast<double>(d.watcher_failures));
+  e.sample("shmconf_watcher_events_total", {{"event", "write_wait"}},
+           static_cast<double>(d.watcher_write_waits));
+  e.sample("shmconf_watcher_events_total", {{"event", "write_wait_timeout"}},
+           static_cast<double>(d.watcher_write_wait_timeouts));
   e.family("shmconf_watcher_watches", "gauge", "Directories watched with inotify");
   e.sample("shmconf_watcher_watches", {}, static_cast<double>(d.watcher_watches));
   e.family("shmconf_audit_failures_total", "counter",

@@ -67,6 +67,8 @@ struct DaemonSample {
   std::uint64_t watcher_overflows = 0;
   std::uint64_t watcher_poll_changes = 0;
   std::uint64_t watcher_failures = 0;
+  std::uint64_t watcher_write_waits = 0;
+  std::uint64_t watcher_write_wait_timeouts = 0;
   std::uint64_t watcher_watches = 0;
   std::uint64_t audit_failures = 0;
 };

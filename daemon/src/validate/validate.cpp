@@ -559,10 +559,22 @@ std::vector<ValidationIssue> check_size_guards(const Value& root, const Guards& 
   return out;
 }
 
-std::vector<ValidationIssue> check_change_guard(std::size_t changed, std::size_t live_leaves,
-                                                const Guards& guards) {
+std::vector<ValidationIssue> check_change_guard(std::size_t changed, std::size_t removed,
+                                                std::size_t live_leaves, const Guards& guards) {
   std::vector<ValidationIssue> out;
-  if (!guards.max_changed_percent || live_leaves == 0) return out;
+  if (live_leaves == 0) return out;
+  // A half-written or truncated file looks like most keys deleted: the check with the
+  // clearest message for that comes first.
+  const double deleted = 100.0 * static_cast<double>(removed) / static_cast<double>(live_leaves);
+  if (deleted > guards.max_deleted_percent) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "would delete %zu of the live version's %zu keys (%.3g%%); "
+                  "max_deleted_percent is %g",
+                  removed, live_leaves, deleted, guards.max_deleted_percent);
+    out.push_back({"guard", "", 0, 0, "", buf, false});
+  }
+  if (!guards.max_changed_percent) return out;
   const double pct = 100.0 * static_cast<double>(changed) / static_cast<double>(live_leaves);
   if (pct > *guards.max_changed_percent) {
     char buf[160];

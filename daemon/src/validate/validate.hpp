@@ -130,10 +130,11 @@ std::size_t count_leaves(const SegmentView& view);
 
 // allow_empty and min_keys against the candidate tree.
 std::vector<ValidationIssue> check_size_guards(const Value& root, const Guards& guards);
-// max_changed_percent: `changed` leaf keys added, removed or changed against
-// a live version of `live_leaves` leaf keys. No live version: no check.
-std::vector<ValidationIssue> check_change_guard(std::size_t changed, std::size_t live_leaves,
-                                                const Guards& guards);
+// max_deleted_percent and max_changed_percent: `changed` leaf keys added,
+// removed or changed, `removed` of them removed, against a live version of
+// `live_leaves` leaf keys. No live version (or an empty one): no check.
+std::vector<ValidationIssue> check_change_guard(std::size_t changed, std::size_t removed,
+                                                std::size_t live_leaves, const Guards& guards);
 
 // Throws ValidationFailure for the errors in `issues` (warnings are not
 // errors), all of the first error's kind, at most kMaxReportedIssues.

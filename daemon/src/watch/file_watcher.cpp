@@ -16,12 +16,14 @@
 #include <system_error>
 #include <utility>
 
+#include "ops/log.hpp"
+
 namespace shmconf::daemon {
 namespace {
 
 // Directory events that can change what a watched name refers to. IN_ATTRIB catches a
-// chmod that makes a source readable (or not) and a `touch`; IN_MODIFY catches writers
-// that never close (or are still writing), which the settle step then waits out.
+// chmod that makes a source readable (or not) and a `touch`; IN_MODIFY without a later
+// IN_CLOSE_WRITE is a writer still at work, whose close the burst waits for.
 // IN_ONLYDIR: a directory replaced by a file between scan and add must not be watched.
 constexpr std::uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
                                 IN_DELETE | IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF |
@@ -34,6 +36,15 @@ constexpr int kMaxSymlinkHops = 40;
 // deletes the old generation right after the rename); a fresh scan then sees the new
 // layout. Bounded because a directory that keeps flapping is the poll fallback's job.
 constexpr int kMaxWatchAttempts = 3;
+
+// After IN_MODIFY the writer is done with the name when it closes it, or when the name
+// stops referring to the inode it writes (replaced, renamed away, deleted).
+constexpr std::uint32_t kWriterDone =
+    IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
+
+std::int64_t to_ms(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
 
 std::string join(const std::string& dir, std::string_view name) {
   std::string out = dir;
@@ -145,6 +156,7 @@ FileWatcher::FileWatcher(std::vector<std::string> paths, Options opts) : opts_(o
   }
   opts_.debounce = std::max(opts_.debounce, std::chrono::milliseconds{0});
   opts_.poll_interval = std::max(opts_.poll_interval, std::chrono::milliseconds{0});
+  opts_.write_wait = std::max(opts_.write_wait, std::chrono::milliseconds{0});
   fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "inotify_init1");
   poll_base_ = rescan_and_watch();
@@ -237,6 +249,7 @@ bool FileWatcher::apply_watches(const Scan& s) {
     Interest& merged = wd_interest[wd];  // two paths to one inode share a descriptor
     merged.names.insert(interest.names.begin(), interest.names.end());
     merged.config_files = merged.config_files || interest.config_files;
+    if (merged.dir.empty()) merged.dir = dir;
   }
   for (const auto& entry : wd_interest_) {
     // EINVAL when the kernel already dropped it (IN_IGNORED); nothing to do then.
@@ -244,6 +257,8 @@ bool FileWatcher::apply_watches(const Scan& s) {
   }
   dir_wd_ = std::move(dir_wd);
   wd_interest_ = std::move(wd_interest);
+  // A writer in a directory no longer watched writes something no source leads to now.
+  std::erase_if(writing_, [&](const auto& w) { return !wd_interest_.contains(w.first.first); });
   stats_.watches = dir_wd_.size();
   return !vanished;
 }
@@ -256,6 +271,7 @@ std::vector<FileWatcher::Signature> FileWatcher::rescan_and_watch() {
 }
 
 void FileWatcher::on_readable() {
+  const auto now = Clock::now();
   bool relevant = false;
   bool rescan = false;
   alignas(inotify_event) std::array<char, 16 * 1024> buf;
@@ -285,13 +301,61 @@ void FileWatcher::on_readable() {
       const Interest& interest = it->second;
       if (interest.names.contains(name) || (interest.config_files && is_config_name(name))) {
         relevant = true;
+        note_writer(ev.wd, name, ev.mask, now);
       }
     }
   }
   if (rescan) ++stats_.rescans;
   // Re-resolve after every relevant batch: after a symlink swap the next event of
   // interest happens in the new target's directory, which must be watched by then.
-  if (relevant || rescan) begin_or_extend_burst(Clock::now(), rescan_and_watch());
+  if (relevant || rescan) begin_or_extend_burst(now, rescan_and_watch());
+}
+
+void FileWatcher::note_writer(int wd, std::string_view name, std::uint32_t mask,
+                              Clock::time_point now) {
+  if (opts_.write_wait.count() <= 0) return;
+  std::pair<int, std::string> key{wd, std::string(name)};
+  if (mask & kWriterDone) writing_.erase(key);
+  if (mask & IN_MODIFY) writing_.try_emplace(std::move(key), now);  // keeps the first one
+}
+
+bool FileWatcher::held_by_writer(Clock::time_point now) {
+  auto path_of = [this](const std::pair<int, std::string>& w) {
+    const auto it = wd_interest_.find(w.first);
+    return it == wd_interest_.end() ? w.second : join(it->second.dir, w.second);
+  };
+  for (auto it = writing_.begin(); it != writing_.end();) {
+    if (now - it->second < opts_.write_wait) {
+      ++it;
+      continue;
+    }
+    ++stats_.write_wait_timeouts;
+    ops::log_warn("source still open for writing; reloading it anyway",
+                  {{"namespace", opts_.name},
+                   {"path", path_of(it->first)},
+                   {"waited_ms", to_ms(now - it->second)}});
+    it = writing_.erase(it);
+  }
+  if (writing_.empty()) {
+    held_ = false;
+    return false;
+  }
+  // The burst starts again when the writer lets go, so its close gets a debounce and a
+  // settle of its own instead of the long-expired cap of the first event.
+  burst_start_ = now;
+  settle_rounds_ = 0;
+  if (held_ || now < last_event_ + opts_.debounce) return true;  // not due yet, or logged
+  held_ = true;
+  ++stats_.write_waits;
+  const auto oldest =
+      std::min_element(writing_.begin(), writing_.end(),
+                       [](const auto& a, const auto& b) { return a.second < b.second; });
+  ops::log_info("reload deferred: source open for writing",
+                {{"namespace", opts_.name},
+                 {"path", path_of(oldest->first)},
+                 {"writers", writing_.size()},
+                 {"write_wait_ms", to_ms(opts_.write_wait)}});
+  return true;
 }
 
 void FileWatcher::begin_or_extend_burst(Clock::time_point now, std::vector<Signature> sigs) {
@@ -306,6 +370,7 @@ void FileWatcher::begin_or_extend_burst(Clock::time_point now, std::vector<Signa
 
 bool FileWatcher::report(std::vector<Signature> sigs) {
   pending_ = false;
+  held_ = false;
   settle_rounds_ = 0;
   settle_base_.clear();
   // The state being reported is the new poll baseline, so the next scan does not report
@@ -317,7 +382,12 @@ bool FileWatcher::report(std::vector<Signature> sigs) {
 
 std::optional<FileWatcher::Clock::time_point> FileWatcher::deadline() const {
   std::optional<Clock::time_point> d;
-  if (pending_) {
+  if (pending_ && held_ && !writing_.empty()) {
+    // Held for a writer: its close is an event; without one, the wait runs out.
+    auto first = writing_.begin()->second;
+    for (const auto& w : writing_) first = std::min(first, w.second);
+    d = first + opts_.write_wait;
+  } else if (pending_) {
     d = std::min(last_event_ + opts_.debounce,
                  burst_start_ + opts_.debounce * (kMaxSettleRounds + 1));
   }
@@ -338,6 +408,7 @@ bool FileWatcher::tick(Clock::time_point now) {
     }
   }
   if (!pending_) return false;
+  if (held_by_writer(now)) return false;
   // Events that never stop would otherwise postpone the reload forever.
   if (now >= burst_start_ + opts_.debounce * (kMaxSettleRounds + 1)) {
     return report(rescan_and_watch());

@@ -14,8 +14,16 @@
 // source shows nothing changed during that quiet period ("settle", at most kMaxSettleRounds
 // extra periods). A burst whose events never stop is reported anyway after
 // (kMaxSettleRounds + 1) * debounce, so a file rewritten forever cannot starve reloads.
-// The watcher only reports; reading, parsing and refusing a half-written file is the
-// daemon's job. A redundant report is harmless (an unchanged content hash publishes
+// In-place writers: a source that got IN_MODIFY and no IN_CLOSE_WRITE yet is still being
+// written (`{ head -2; sleep 1; tail -n +3; } > app.yaml` keeps one file open across the
+// pause). Its burst is held past the debounce until the writer closes it (or the name is
+// replaced, renamed away or deleted), and then settles as usual; a writer that has not
+// closed after `write_wait` is logged and the burst reported anyway, so a writer that
+// never closes cannot block reloads forever. inotify cannot count writers: the first
+// IN_CLOSE_WRITE of the name ends the wait. A file created and left empty before its
+// first write raises no IN_MODIFY and is not waited for (an empty file is then refused).
+// Beyond that the watcher only reports; reading, parsing and refusing a broken file is
+// the daemon's job. A redundant report is harmless (an unchanged content hash publishes
 // nothing), a missed one is not, so every doubt (queue overflow, a watched directory
 // deleted or moved, a watch that could not be added) resolves to "rescan and report".
 //
@@ -53,17 +61,22 @@ class FileWatcher {
   struct Options {
     std::chrono::milliseconds debounce{100};        // quiet time after the last event
     std::chrono::milliseconds poll_interval{2000};  // fallback stat() scan period (0 = off)
+    // Longest wait for an in-place writer to close a modified source (0 = do not wait).
+    std::chrono::milliseconds write_wait{5000};
+    std::string name;  // the namespace, for log lines
   };
 
   // Counters for the daemon's status and metrics; they never affect behaviour.
   struct Stats {
-    std::uint64_t reports = 0;         // times tick() returned true
-    std::uint64_t rescans = 0;         // forced by overflow, IN_IGNORED, a dir deleted/moved
-    std::uint64_t overflows = 0;       // IN_Q_OVERFLOW: the kernel dropped events
-    std::uint64_t poll_changes = 0;    // changes first noticed by the stat() scan
-    std::uint64_t settle_rounds = 0;   // extra debounce periods waited for a busy writer
-    std::uint64_t watch_failures = 0;  // inotify_add_watch errors (limit, EACCES…)
-    std::size_t watches = 0;           // directories watched right now
+    std::uint64_t reports = 0;              // times tick() returned true
+    std::uint64_t rescans = 0;              // forced by overflow, IN_IGNORED, a dir deleted/moved
+    std::uint64_t overflows = 0;            // IN_Q_OVERFLOW: the kernel dropped events
+    std::uint64_t poll_changes = 0;         // changes first noticed by the stat() scan
+    std::uint64_t settle_rounds = 0;        // extra debounce periods waited for a busy writer
+    std::uint64_t watch_failures = 0;       // inotify_add_watch errors (limit, EACCES…)
+    std::uint64_t write_waits = 0;          // due reports held for a source open for writing
+    std::uint64_t write_wait_timeouts = 0;  // writers still open after write_wait
+    std::size_t watches = 0;                // directories watched right now
   };
 
   // A settle round is one more debounce period waited because a source's stat() changed
@@ -114,6 +127,7 @@ class FileWatcher {
   struct Interest {
     std::set<std::string, std::less<>> names;  // symlink hops, sources, missing components
     bool config_files = false;                 // a directory source: any is_config_name()
+    std::string dir;                           // one path of the directory, for log lines
   };
   // What a scan found for one file or symlink hop; any difference between two scans is a
   // change. `err` is the stat() errno (0 when present), `link` a symlink hop's text.
@@ -142,6 +156,11 @@ class FileWatcher {
   // directory vanished in between (the caller rescans).
   bool apply_watches(const Scan& s);
   void begin_or_extend_burst(Clock::time_point now, std::vector<Signature> signatures);
+  // Tracks in-place writers from one relevant event of `name` in the directory of `wd`.
+  void note_writer(int wd, std::string_view name, std::uint32_t mask, Clock::time_point now);
+  // True while a source is open for writing and its wait has not run out (logs the
+  // deferral once per burst, and each writer that timed out).
+  bool held_by_writer(Clock::time_point now);
   bool report(std::vector<Signature> signatures);
 
   std::vector<std::string> paths_;  // made absolute, otherwise as given
@@ -158,6 +177,10 @@ class FileWatcher {
   std::vector<Signature> settle_base_;  // stat()s at the last event, compared at expiry
   std::vector<Signature> poll_base_;    // stat()s at the last poll scan or report
   Clock::time_point next_poll_{};
+  // (watch descriptor, name) of each source modified in place and not closed yet → the
+  // time of its first unclosed IN_MODIFY. Non-empty only while a burst is pending.
+  std::map<std::pair<int, std::string>, Clock::time_point> writing_;
+  bool held_ = false;  // the pending burst was due and is held for a writer
 
   Stats stats_;
 };
