@@ -164,6 +164,7 @@ class Daemon {
     if (all_live()) notify_ready();  // restored or adopted: serve it now
     for (auto& u : units_) apply(*u, u->service.reload("startup"), "startup", nullptr);
     notify_ready();
+    commit();
     std::uint64_t watchdog_usec = 0;
     const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
     auto next_watchdog = std::chrono::steady_clock::now();
@@ -196,6 +197,7 @@ class Daemon {
       const int n = ::poll(fds.data(), fds.size(), timeout);
       if (n < 0 && errno != EINTR) {
         spdlog::critical("poll: {}", std::strerror(errno));
+        commit();
         return 1;
       }
       now = std::chrono::steady_clock::now();
@@ -211,6 +213,7 @@ class Daemon {
           } else if (si.ssi_signo == SIGUSR1) {
             reopen_audit_log();
           } else {
+            commit();
             sd::ops::log_info("exit (shared memory kept)",
                               {{"signal", si.ssi_signo}, {"namespaces", units_.size()}});
             sd_notify(0, "STOPPING=1");
@@ -231,6 +234,8 @@ class Daemon {
       for (auto& u : units_) {
         if (u->control) u->control->on_poll(fds);
       }
+      // Every reply of this round is with the kernel: now the disk.
+      commit();
       refresh_metrics();
     }
   }
@@ -328,15 +333,28 @@ class Daemon {
     if (out.published) notify_ready();
   }
 
-  // A full disk must not take the daemon down: the publish already
-  // happened, so the failure is logged and counted, never thrown.
-  void audit(const nlohmann::json& rec) {
-    try {
-      audit_.append(rec);
-    } catch (const std::exception& e) {
-      ++audit_failures_;
-      spdlog::error("audit log: cannot append ({}); record was {}", e.what(), rec.dump());
+  // Audit records wait for commit(): the reply goes out first.
+  void audit(nlohmann::json rec) { pending_audit_.push_back(std::move(rec)); }
+
+  // What follows the replies of one round of the loop, in this order: the
+  // state directory of every namespace (flush_state()), then the audit
+  // records, so a record in the audit log means its change is on disk. A
+  // full disk must not take the daemon down: the publish already happened,
+  // so a failure is logged and counted, never thrown.
+  void commit() {
+    for (auto& u : units_) {
+      if (const auto seconds = u->service.flush_state())
+        metrics_.observe_persist(u->name(), *seconds);
     }
+    for (const nlohmann::json& rec : pending_audit_) {
+      try {
+        audit_.append(rec);
+      } catch (const std::exception& e) {
+        ++audit_failures_;
+        spdlog::error("audit log: cannot append ({}); record was {}", e.what(), rec.dump());
+      }
+    }
+    pending_audit_.clear();
   }
 
   void reopen_audit_log() {
@@ -471,6 +489,7 @@ class Daemon {
   Flags flags_;
   std::vector<std::unique_ptr<Unit>> units_;
   sd::AuditLog audit_;
+  std::vector<nlohmann::json> pending_audit_;  // written by commit()
   sd::AuthPolicy policy_;
   std::uint64_t audit_failures_ = 0;
   sd::ops::DaemonMetrics metrics_{SHMCONF_VERSION};

@@ -308,6 +308,44 @@ TEST_F(StateSecretsTest, Publish_StateDirHoldsTemplatesNeverResolvedValues) {
             std::string::npos);
 }
 
+TEST_F(StateSecretsTest, Reload_StateDirFollowsTheReply_MarkerUntilTemplateSaved) {
+  NamespaceService svc(opts_);
+  svc.start();
+  ASSERT_TRUE(svc.reload("test").ok);
+  const std::string v1 = opts_.state_dir + "/app/versions/1";
+  // Live in shared memory, not yet on disk: only the marker precedes the flip.
+  EXPECT_EQ(read("token"), kToken);
+  EXPECT_TRUE(fs::exists(v1 + ".tmpl.pending"));
+  EXPECT_FALSE(fs::exists(v1 + ".tmpl.seg"));
+  ASSERT_TRUE(svc.flush_state().has_value());
+  EXPECT_TRUE(fs::exists(v1 + ".tmpl.seg"));
+  EXPECT_FALSE(fs::exists(v1 + ".tmpl.pending"));
+  EXPECT_FALSE(fs::exists(v1 + ".seg"));
+  EXPECT_FALSE(svc.flush_state().has_value());  // nothing left to write
+  expect_no_secret_on_disk();
+}
+
+TEST_F(StateSecretsTest, KilledBeforeTemplateSaved_RestartNeverSavesResolvedBytes) {
+  {
+    NamespaceService svc(opts_);
+    svc.start();
+    ASSERT_TRUE(svc.reload("test").ok);
+  }
+  // What a daemon killed between the flip and flush_state() leaves: the
+  // version live in shared memory, only its marker on disk.
+  const std::string v1 = opts_.state_dir + "/app/versions/1";
+  ASSERT_TRUE(fs::remove(v1 + ".tmpl.seg"));
+  std::ofstream(v1 + ".tmpl.pending").close();
+  {
+    NamespaceService svc(opts_);  // adopts version 1 from shared memory
+    svc.start();
+    EXPECT_EQ(svc.live_version(), 1u);
+    EXPECT_EQ(read("db.password"), kPassword);
+  }
+  EXPECT_FALSE(fs::exists(v1 + ".seg"));
+  expect_no_secret_on_disk();
+}
+
 TEST_F(StateSecretsTest, RestoreAfterReboot_ResolvesAgain) {
   {
     NamespaceService svc(opts_);

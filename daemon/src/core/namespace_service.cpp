@@ -115,6 +115,8 @@ nlohmann::json ReloadOutcome::to_json() const {
 NamespaceService::NamespaceService(ServiceOptions options)
     : opts_(std::move(options)), store_(opts_.state_dir, opts_.name) {}
 
+NamespaceService::~NamespaceService() { (void)flush_state(); }
+
 void NamespaceService::start() {
   publisher_ = std::make_unique<Publisher>(opts_.prefix, opts_.name, opts_.access);
   nlohmann::json state;
@@ -138,18 +140,33 @@ void NamespaceService::start() {
   }
 
   adopt_from_shm();
+  if (live_ && publisher_->adopted()) {
+    // The control block is newer than a state.json that a daemon killed
+    // between a flip and its state write left behind. Every publish takes a
+    // number above max_version, so a live version below it was made live by
+    // a rollback; a live version the state did not know was published.
+    if (live_->version() < publisher_->max_version()) {
+      rolled_back_ = true;
+    } else if (live_->version() != state.value("live_version", std::uint64_t{0})) {
+      rolled_back_ = false;
+    }
+  }
   restore_from_state(state);
   // A daemon killed between a flip and its state write left a version in
-  // shared memory that the state directory lacks: save it now, or after a
-  // reboot an older version would be restored as the last good one.
-  for (const Retained& r : retained_) {
-    if (!store_.enabled() || store_.has_segment(r.version)) continue;
-    try {
-      store_.save_segment(r.version, std::span(static_cast<const std::byte*>(r.segment->map.data()),
-                                               r.segment->size()));
-    } catch (const std::exception& e) {
-      spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,
-                    e.what());
+  // shared memory that the state directory lacks: flush_state() below saves
+  // it, or after a reboot an older version would be restored as the last
+  // good one. Never its resolved bytes when its strings were substituted.
+  for (Retained& r : retained_) {
+    if (r.persisted || !store_.enabled()) continue;
+    if (store_.has_segment(r.version)) {
+      r.persisted = true;
+    } else if (store_.template_pending(r.version) || !r.substituted.empty()) {
+      spdlog::warn(
+          "state directory {}: version {} holds substituted strings and its template was not "
+          "saved before the daemon stopped; it is served but not persisted (after a reboot an "
+          "earlier version is restored)",
+          store_.dir(), r.version);
+      r.persisted = true;  // nothing that may be written
     }
   }
   for (const Retained& r : retained_) next_version_ = std::max(next_version_, r.version + 1);
@@ -165,7 +182,8 @@ void NamespaceService::start() {
       publisher_->unlink(id);
     }
   }
-  persist();
+  state_dirty_ = true;
+  (void)flush_state();
 }
 
 void NamespaceService::adopt_from_shm() {
@@ -244,6 +262,7 @@ void NamespaceService::restore_from_state(const nlohmann::json& state) {
       r.trigger = v.value("trigger", std::string());
       r.content_hash = r.segment->view.header().content_hash;
       r.summary = v.value("summary", nlohmann::json::object());
+      r.persisted = true;  // read from the state directory
       retain(std::move(r));
     } catch (const std::exception& e) {
       spdlog::warn("state: version {} not restored: {}", version, e.what());
@@ -284,7 +303,7 @@ void NamespaceService::retain(Retained r) {
     auto victim = retained_.begin();
     if (live_ && victim->segment == live_) ++victim;
     publisher_->unlink(victim->segment->id);
-    store_.remove_segment(victim->version);
+    dropped_.push_back(victim->version);  // its files go at the next flush_state()
     retained_.erase(victim);
   }
 }
@@ -294,8 +313,56 @@ void NamespaceService::record_event(nlohmann::json event) {
   while (events_.size() > kMaxEvents) events_.pop_front();
 }
 
-void NamespaceService::persist() {
-  if (!store_.enabled()) return;
+std::optional<double> NamespaceService::flush_state() noexcept {
+  if (!state_dirty_ && dropped_.empty()) return std::nullopt;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    if (store_.enabled()) {
+      for (std::uint64_t v : dropped_) store_.remove_segment(v);
+      for (Retained& r : retained_) {
+        if (!r.persisted) save_version(r);
+      }
+      write_state();
+    }
+    for (Retained& r : retained_) r.persisted = true;
+  } catch (const std::exception& e) {
+    spdlog::error("state directory {}: {}", store_.dir(), e.what());
+  } catch (...) {
+    spdlog::error("state directory {}: unknown error", store_.dir());
+  }
+  dropped_.clear();
+  state_dirty_ = false;
+  return ms_since(t0) / 1000.0;
+}
+
+void NamespaceService::save_version(Retained& r) {
+  try {
+    if (r.pending_template) {
+      // The snapshot as written (references unresolved), never these bytes.
+      const Retained::PendingTemplate& t = *r.pending_template;
+      BuildInput in;
+      in.root = &t.tree;
+      in.sources = &t.names;
+      in.version = r.version;
+      in.publish_time_ns = r.time_ns;
+      in.content_hash = r.content_hash;
+      in.trigger = r.trigger;
+      in.previous = t.previous ? &t.previous->view : nullptr;
+      in.sensitive = &t.sensitive;
+      store_.save_template_segment(r.version, build_segment(in));
+    } else if (r.substituted.empty()) {
+      store_.save_segment(r.version, std::span(static_cast<const std::byte*>(r.segment->map.data()),
+                                               r.segment->size()));
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,
+                  e.what());
+  }
+  r.pending_template.reset();
+  r.persisted = true;
+}
+
+void NamespaceService::write_state() {
   nlohmann::json versions = nlohmann::json::array();
   for (const Retained& r : retained_) {
     versions.push_back({{"version", r.version},
@@ -499,7 +566,7 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger, bool force) {
                   {"version", live_version()},
                   {"error", out.error},
                   {"time_ns", wall_clock_ns()}});
-    persist();
+    state_dirty_ = true;
   } else {
     ++reloads_ok_;
     ops::log_info(out.published ? "reload published" : "reload unchanged",
@@ -551,40 +618,39 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   r.time_ns = in.publish_time_ns;
   r.trigger = trigger;
   r.content_hash = in.content_hash;
-  r.summary = summarize(builder.changes());
-  if (templates_) r.substituted = substituted_paths(root, *templates_);
-  if (!r.substituted.empty() && store_.enabled()) {
-    // A version holding substituted strings persists as its template (the
-    // references unresolved), never as these bytes. Written before the
-    // flip, so a daemon killed right after it cannot leave start() to save
-    // the resolved segment of a version the state directory lacks.
+  // The version number is spent before the flip: flip() raises the control
+  // block's max_version before it touches the record, and start() numbers
+  // above max_version, so a restarted daemon never reuses it.
+  ++next_version_;
+  // A version holding substituted strings may reach the disk only as its
+  // template, which flush_state() builds after the reply. An empty marker
+  // (no fsync) tells start() not to save the resolved bytes of a version a
+  // killed daemon left in shared memory unsaved.
+  if (templates_ && store_.enabled()) {
     try {
-      BuildInput tin = in;
-      tin.root = &*templates_;
-      store_.save_template_segment(r.version, build_segment(tin));
+      store_.mark_template_pending(r.version);
     } catch (const std::exception& e) {
-      spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,
-                    e.what());
+      spdlog::error("state directory {}: {}", store_.dir(), e.what());
     }
   }
-  ++next_version_;
+  const std::shared_ptr<Segment> was = live_;
   const auto t_flip = std::chrono::steady_clock::now();
   out.stages.emplace_back("build", std::chrono::duration<double>(t_flip - t_build).count());
   publisher_->flip(*r.segment);
   out.stages.emplace_back("publish", ms_since(t_flip) / 1000.0);
-  const auto t_persist = std::chrono::steady_clock::now();
+  // Clients see the new version from here on; what follows is bookkeeping
+  // for the reply and the history. The state directory is written by
+  // flush_state(), after the reply.
   live_ = r.segment;
   last_source_hash_ = source_hash;
   rolled_back_ = false;
-  // Durability after visibility: readers never wait for the disk.
-  try {
-    if (r.substituted.empty()) {
-      store_.save_segment(r.version, std::span(static_cast<const std::byte*>(r.segment->map.data()),
-                                               r.segment->size()));
+  r.summary = summarize(builder.changes());
+  if (templates_) {
+    r.substituted = substituted_paths(root, *templates_);
+    if (!r.substituted.empty() && store_.enabled()) {
+      r.pending_template = std::make_shared<Retained::PendingTemplate>(
+          Retained::PendingTemplate{std::move(*templates_), names, sensitive, was});
     }
-  } catch (const std::exception& e) {
-    spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,
-                  e.what());
   }
   record_event({{"event", "publish"},
                 {"trigger", trigger},
@@ -593,8 +659,7 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
                 {"time_ns", r.time_ns},
                 {"summary", r.summary}});
   retain(std::move(r));
-  persist();
-  out.stages.emplace_back("persist", ms_since(t_persist) / 1000.0);
+  state_dirty_ = true;
   out.ok = true;
   out.published = true;
   out.version = live_version();
@@ -661,8 +726,8 @@ ReloadOutcome NamespaceService::make_live(const Retained& r, const std::string& 
   // feeds the reply and the audit log, so clients do not wait for it.
   const std::shared_ptr<Segment> was = live_;
   publisher_->flip(*r.segment);
-  // What clients wait for ends here; the diff and the state write below are
-  // bookkeeping and durability.
+  // What clients wait for ends here; the diff below is for the reply, and
+  // the state directory follows the reply (flush_state()).
   out.duration_ms = ms_since(t0);
   live_ = r.segment;
   if (was && was != r.segment) {
@@ -676,7 +741,7 @@ ReloadOutcome NamespaceService::make_live(const Retained& r, const std::string& 
                 {"from", out.from_version},
                 {"version", r.version},
                 {"time_ns", wall_clock_ns()}});
-  persist();
+  state_dirty_ = true;  // state.json follows the reply (flush_state())
   out.ok = true;
   out.published = true;
   out.version = r.version;
@@ -697,7 +762,7 @@ ReloadOutcome NamespaceService::set_override(const std::string& key, const Value
   }
   ReloadOutcome out = reload("override set " + key + " by " + who);
   if (!out.ok) overrides_ = std::move(saved);  // a rejected override is not kept
-  persist();
+  state_dirty_ = true;
   return out;
 }
 
@@ -711,7 +776,7 @@ ReloadOutcome NamespaceService::unset_override(const std::string& key, const std
   }
   ReloadOutcome out = reload("override unset " + key + " by " + who);
   if (!out.ok) overrides_ = std::move(saved);
-  persist();
+  state_dirty_ = true;
   return out;
 }
 

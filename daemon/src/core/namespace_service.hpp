@@ -6,8 +6,16 @@
 // back as a ReloadOutcome with the reason; nothing here throws out of
 // reload(), rollback() or set_override().
 //
+// Nothing slow stands between a verified segment and the flip, or between
+// the flip and the reply: reload(), rollback() and the overrides return
+// once the control block is flipped and the outcome is known. The state
+// directory (segment files, state.json) is written by flush_state(), which
+// the daemon calls after it has handed its reply to the kernel
+// (docs/ARCHITECTURE.md "Publish", docs/OPERATIONS.md "The state directory").
+//
 // Thread-safety: one thread (the daemon's loop). Cost: a reload parses all
-// sources; a rollback is one control-block flip plus a state.json write.
+// sources; a rollback is one control-block flip plus the diff for the
+// reply; flush_state() fsyncs a segment file and state.json.
 #pragma once
 
 #include <sys/types.h>
@@ -19,6 +27,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,7 +56,8 @@ struct ReloadOutcome {
   std::vector<std::string> warnings;  // accepted, but worth a look (plaintext secrets under kWarn)
   double duration_ms = 0;
   // Seconds spent per stage ("load", "validate", "build", "publish",
-  // "persist", "total"), in order; a stage that did not run is absent.
+  // "total"), in order; a stage that did not run is absent. The state
+  // directory write ("persist") follows the reply: flush_state().
   std::vector<std::pair<std::string, double>> stages;
   // Content hash of what the sources produced at this attempt (rejected
   // ones included, for drift); 0 when the load failed before hashing.
@@ -58,6 +68,10 @@ struct ReloadOutcome {
 class NamespaceService {
  public:
   explicit NamespaceService(ServiceOptions options);
+  // Writes what is still pending for the state directory (flush_state()).
+  ~NamespaceService();
+  NamespaceService(const NamespaceService&) = delete;
+  NamespaceService& operator=(const NamespaceService&) = delete;
 
   // Adopts the control block and retained segments, or restores the last
   // good version from the state directory and publishes it, before any
@@ -73,6 +87,14 @@ class NamespaceService {
   // Runtime override layer: highest priority, persisted, published at once.
   ReloadOutcome set_override(const std::string& key, const Value& value, const std::string& who);
   ReloadOutcome unset_override(const std::string& key, const std::string& who);
+
+  // Durability, after the reply: saves the segments of versions published
+  // since the last call (their template instead, for a version holding
+  // substituted strings), removes the files of dropped versions, writes
+  // state.json. Returns the seconds it took when there was something to
+  // write. Never throws: a write error is logged; the live version is not
+  // affected, and start() saves a live version the state directory lacks.
+  std::optional<double> flush_state() noexcept;
 
   bool has_live() const { return live_ != nullptr; }
   std::uint64_t live_version() const { return live_ ? live_->version() : 0; }
@@ -134,6 +156,18 @@ class NamespaceService {
     // Key paths of substituted strings: non-empty = persisted as a template
     // segment (sources/templates.hpp), never as the resolved bytes.
     std::vector<std::string> substituted;
+    // The state directory holds it (or must never hold it); false until
+    // flush_state() has saved it.
+    bool persisted = false;
+    // What flush_state() needs to build the template segment of a version
+    // published with substituted strings.
+    struct PendingTemplate {
+      Value tree;  // the merged tree as written, references unresolved
+      SourceList names;
+      std::set<std::string> sensitive;
+      std::shared_ptr<Segment> previous;  // live before this version, for the changed keys
+    };
+    std::shared_ptr<PendingTemplate> pending_template;
   };
 
   ReloadOutcome publish_tree(const Value& root, const SourceList& names, const std::string& trigger,
@@ -141,7 +175,8 @@ class NamespaceService {
   ReloadOutcome make_live(const Retained& r, const std::string& trigger, const std::string& who,
                           bool rollback, std::chrono::steady_clock::time_point t0);
   void retain(Retained r);
-  void persist();
+  void save_version(Retained& r);
+  void write_state();
   void record_event(nlohmann::json event);
   const Retained* find(std::uint64_t version) const;
   void restore_from_state(const nlohmann::json& state);
@@ -153,6 +188,9 @@ class NamespaceService {
   std::vector<Retained> retained_;  // sorted by version
   std::shared_ptr<Segment> live_;
   std::uint64_t next_version_ = 1;
+  // For flush_state(): state.json is out of date; versions dropped since.
+  bool state_dirty_ = false;
+  std::vector<std::uint64_t> dropped_;
   std::uint64_t last_source_hash_ = 0;  // content the sources produced last
   bool rolled_back_ = false;
   Value overrides_ = Value::object();

@@ -115,6 +115,10 @@ void DaemonMetrics::observe_reload(const std::string& ns, const ReloadOutcome& o
   p.last_attempt_hash = out.source_hash;
 }
 
+void DaemonMetrics::observe_persist(const std::string& ns, double seconds) {
+  slot(ns).stages.at("persist").observe(seconds);
+}
+
 void DaemonMetrics::observe_rollback(const std::string& ns, const ReloadOutcome& out) {
   PerNamespace& p = slot(ns);
   if (out.ok) {
