@@ -27,6 +27,7 @@
 #include "parse/parse.hpp"
 #include "publish/render.hpp"
 #include "shmconf/client.hpp"
+#include "core/offline.hpp"
 #include "validate/validate.hpp"
 
 namespace sd = shmconf::daemon;

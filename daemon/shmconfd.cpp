@@ -34,10 +34,11 @@
 #include "config/daemon_config.hpp"
 #include "control/audit_log.hpp"
 #include "control/auth.hpp"
+#include "control/replies.hpp"
 #include "control/server.hpp"
 #include "core/namespace_service.hpp"
+#include "log/log.hpp"
 #include "ops/http_server.hpp"
-#include "ops/log.hpp"
 #include "ops/metrics.hpp"
 #include "parse/parse.hpp"
 #include "shmconf/client.hpp"
@@ -403,7 +404,7 @@ class Daemon {
     // Secrets in replies only for peers who could change them anyway.
     const bool show_secrets = req.value("show_secrets", false) && sd::is_authorized(peer, policy_);
     if (cmd == "status") {
-      auto j = service.status(show_secrets);
+      auto j = sd::status_json(service, show_secrets);
       j["ok"] = service.has_live();
       if (!service.has_live()) j["error"] = "no snapshot is live";
       refresh_metrics();
@@ -425,7 +426,7 @@ class Daemon {
       // The layers as the sources hold them now (they may differ from the
       // live version: see "drift" in status).
       try {
-        auto j = service.explain(req.at("key").get<std::string>(), show_secrets);
+        auto j = sd::explain_json(service.explain(req.at("key").get<std::string>()), show_secrets);
         j["ok"] = true;
         return j;
       } catch (const sd::ConfigError& e) {
@@ -433,20 +434,20 @@ class Daemon {
       }
     }
     if (cmd == "history") {
-      auto j = service.history();
+      auto j = sd::history_json(service);
       j["ok"] = true;
       return j;
     }
     if (cmd == "diff") {
-      auto j = service.diff(req.at("from").get<std::uint64_t>(), req.at("to").get<std::uint64_t>(),
-                            show_secrets);
+      auto j = sd::diff_json(service, req.at("from").get<std::uint64_t>(),
+                             req.at("to").get<std::uint64_t>(), show_secrets);
       j["ok"] = true;
       return j;
     }
     sd::ReloadOutcome out;
     if (cmd == "reload") {
       out = reload_with_notify(u, "control", &peer, req.value("force", false));
-      return out.to_json();
+      return sd::outcome_json(out);
     }
     if (cmd == "rollback") {
       std::optional<unsigned> steps;
@@ -464,7 +465,7 @@ class Daemon {
       }
       out = service.rollback(steps, to, who);
       apply(u, out, "rollback", &peer);
-      return out.to_json();
+      return sd::outcome_json(out);
     }
     if (cmd == "set") {
       const std::string key = req.at("key").get<std::string>();
@@ -473,13 +474,13 @@ class Daemon {
                         .fields.at("v");
       out = service.set_override(key, v, who);
       apply(u, out, "set " + key, &peer);
-      return out.to_json();
+      return sd::outcome_json(out);
     }
     if (cmd == "unset") {
       const std::string key = req.at("key").get<std::string>();
       out = service.unset_override(key, who);
       apply(u, out, "unset " + key, &peer);
-      return out.to_json();
+      return sd::outcome_json(out);
     }
     return {{"ok", false}, {"code", "unknown_command"}, {"error", "unknown command '" + cmd + "'"}};
   }

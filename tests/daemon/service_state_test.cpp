@@ -128,7 +128,7 @@ TEST_F(ServiceStateTest, KilledAfterRollbackFlip_RestartKeepsTheRollback) {
   NamespaceService svc(opts_);
   svc.start();
   EXPECT_EQ(svc.live_version(), 1u);
-  EXPECT_TRUE(svc.status()["rolled_back"].get<bool>());
+  EXPECT_TRUE(svc.rolled_back());
   // The sources did not change since the rollback: it stays.
   const ReloadOutcome out = svc.reload("test");
   EXPECT_TRUE(out.ok) << out.error;

@@ -1,4 +1,4 @@
-// sources/substitute.hpp and sources/templates.hpp: ${...} references, their
+// sources/substitute.hpp and state/templates.hpp: ${...} references, their
 // errors with file:line:col and key path, and the state directory that
 // never holds what a reference resolved to.
 #include <dirent.h>
@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "control/replies.hpp"
 #include "core/namespace_service.hpp"
 #include "shmconf/client.hpp"
 #include "sources/sources.hpp"
@@ -413,7 +414,7 @@ TEST_F(StateSecretsTest, SourceStatus_ReportsEachSource) {
   ASSERT_EQ(svc.source_status().size(), 2u);
   EXPECT_TRUE(svc.source_status()[0].ok);
   EXPECT_FALSE(svc.source_status()[1].ok);
-  const auto st = svc.status();
+  const auto st = status_json(svc);
   ASSERT_EQ(st["source_health"].size(), 2u);
   EXPECT_EQ(st["source_health"][1]["ok"], false);
 }

@@ -8,7 +8,7 @@
 //   versions/<V>.seg     the exact segment bytes of retained version V
 //   versions/<V>.tmpl.seg   instead of <V>.seg for a version with substituted
 //                        strings: the segment built from the tree as written
-//                        (references unresolved; sources/templates.hpp), so
+//                        (references unresolved; state/templates.hpp), so
 //                        no resolved secret ever reaches the disk
 //   versions/<V>.tmpl.pending   empty; <V> holds substituted strings and its
 //                        template is not saved yet (written before the flip)
