@@ -12,7 +12,9 @@
 //                              (the floor for YAML)
 //   BM_ParseFile/fmt/kb        shmconf's parse_file (read + parse + checks -> Value)
 //   BM_Reload/fmt/kb           NamespaceService::reload: parse + merge + hash +
-//                              build + publish + persist (state dir in /tmp)
+//                              build + publish, what a control reply waits for;
+//                              persist_ms: the flush_state() that follows the
+//                              reply (state dir in /tmp), untimed
 //   BM_ReloadVisible/fmt/kb    rename(new file over the source) -> reload() -> a
 //                              thread blocked in Client::wait_for_change wakes
 //                              and its snapshot() serves the new version; each
@@ -25,8 +27,9 @@
 //                              create, flip, a client's attach), for the breakdown
 //   BM_Rollback/kb             NamespaceService::rollback between two retained
 //                              versions: the call until the flip (the service's
-//                              ReloadOutcome::duration_ms), the whole call, and
-//                              when a waiting client woke and could read
+//                              ReloadOutcome::duration_ms), the whole call (what
+//                              the reply waits for), when a waiting client woke
+//                              and could read, and the flush_state() after it
 //   BM_Wakeup/process          Publisher::flip -> a waiter in another process
 //                              (fork) or thread returns from wait_for_change
 //
@@ -600,7 +603,7 @@ Service& service_for(sd::Format f, std::int64_t kb) {
 void BM_Reload(benchmark::State& state) {
   const auto f = static_cast<sd::Format>(state.range(0));
   Service& s = service_for(f, state.range(1));
-  Samples t;
+  Samples t, persist;
   std::uint64_t allocs = 0;
   for (auto _ : state) {
     s.swap_source();
@@ -616,12 +619,14 @@ void BM_Reload(benchmark::State& state) {
     s.versions.push_back(out.version);
     state.SetIterationTime(dt);
     t.add(dt);
+    persist.add(s.svc->flush_state().value_or(0));  // after the reply, as the daemon does
   }
   size_counters(state, s.in->bytes, t);
   // Everything reload() allocates, the reply's change list included.
   state.counters["allocs_per_reload"] =
       static_cast<double>(allocs) /
       static_cast<double>(std::max<std::int64_t>(state.iterations(), 1));
+  state.counters["persist_ms"] = persist.pct(0.5) * 1e3;
 }
 
 void BM_ReloadVisible(benchmark::State& state) {
@@ -663,6 +668,7 @@ void BM_ReloadVisible(benchmark::State& state) {
       break;
     }
     s.versions.push_back(out.version);
+    (void)s.svc->flush_state();
     const Waiter::Seen seen = w.next();
     if (seen.version != out.version) {
       state.SkipWithError("the waiter saw another version");
@@ -699,7 +705,7 @@ void BM_Rollback(benchmark::State& state) {
   const std::uint64_t a = s.versions[s.versions.size() - 2];
   const std::uint64_t b = s.versions.back();
   Waiter w(s.ns);
-  Samples call, woke, readable, to_flip;
+  Samples call, woke, readable, to_flip, persist;
   for (auto _ : state) {
     const std::uint64_t target = s.svc->live_version() == b ? a : b;
     w.arm();
@@ -710,6 +716,7 @@ void BM_Rollback(benchmark::State& state) {
       state.SkipWithError(("rollback failed: " + out.error).c_str());
       break;
     }
+    persist.add(s.svc->flush_state().value_or(0));
     const Waiter::Seen seen = w.next();
     state.SetIterationTime(seconds(t1 - t0));
     call.add(seconds(t1 - t0));
@@ -723,6 +730,7 @@ void BM_Rollback(benchmark::State& state) {
   state.counters["woke_median_ms"] = woke.pct(0.5) * 1e3;
   state.counters["readable_median_ms"] = readable.pct(0.5) * 1e3;
   state.counters["call_max_ms"] = call.pct(1.0) * 1e3;
+  state.counters["persist_median_ms"] = persist.pct(0.5) * 1e3;
 }
 
 // --- where a reload's time goes ---------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "control/replies.hpp"
 #include "core/namespace_service.hpp"
 #include "shmconf/client.hpp"
 #include "validate/validate.hpp"
@@ -114,7 +115,7 @@ TEST_F(DeleteGuardServiceTest, Reload_TwoOfFortyThreeKeysLeft_RefusedLiveKept) {
   EXPECT_NE(out.error.find("would delete 41 of the live version's 43 keys"), std::string::npos)
       << out.error;
   EXPECT_EQ(svc.live_version(), 1u);
-  EXPECT_EQ(svc.status()["rejections_by_kind"]["guard"], 1);
+  EXPECT_EQ(status_json(svc)["rejections_by_kind"]["guard"], 1);
   ClientOptions co;
   co.prefix = prefix_;
   EXPECT_EQ(Client::open("app", co).snapshot().get_int("k42").value_or(-1), 42);

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ops/log.hpp"
+#include "log/log.hpp"
 
 namespace shmconf::daemon::ops {
 namespace {

@@ -1,4 +1,4 @@
-// sources/substitute.hpp and sources/templates.hpp: ${...} references, their
+// sources/substitute.hpp and state/templates.hpp: ${...} references, their
 // errors with file:line:col and key path, and the state directory that
 // never holds what a reference resolved to.
 #include <dirent.h>
@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "control/replies.hpp"
 #include "core/namespace_service.hpp"
 #include "shmconf/client.hpp"
 #include "sources/sources.hpp"
@@ -308,6 +309,44 @@ TEST_F(StateSecretsTest, Publish_StateDirHoldsTemplatesNeverResolvedValues) {
             std::string::npos);
 }
 
+TEST_F(StateSecretsTest, Reload_StateDirFollowsTheReply_MarkerUntilTemplateSaved) {
+  NamespaceService svc(opts_);
+  svc.start();
+  ASSERT_TRUE(svc.reload("test").ok);
+  const std::string v1 = opts_.state_dir + "/app/versions/1";
+  // Live in shared memory, not yet on disk: only the marker precedes the flip.
+  EXPECT_EQ(read("token"), kToken);
+  EXPECT_TRUE(fs::exists(v1 + ".tmpl.pending"));
+  EXPECT_FALSE(fs::exists(v1 + ".tmpl.seg"));
+  ASSERT_TRUE(svc.flush_state().has_value());
+  EXPECT_TRUE(fs::exists(v1 + ".tmpl.seg"));
+  EXPECT_FALSE(fs::exists(v1 + ".tmpl.pending"));
+  EXPECT_FALSE(fs::exists(v1 + ".seg"));
+  EXPECT_FALSE(svc.flush_state().has_value());  // nothing left to write
+  expect_no_secret_on_disk();
+}
+
+TEST_F(StateSecretsTest, KilledBeforeTemplateSaved_RestartNeverSavesResolvedBytes) {
+  {
+    NamespaceService svc(opts_);
+    svc.start();
+    ASSERT_TRUE(svc.reload("test").ok);
+  }
+  // What a daemon killed between the flip and flush_state() leaves: the
+  // version live in shared memory, only its marker on disk.
+  const std::string v1 = opts_.state_dir + "/app/versions/1";
+  ASSERT_TRUE(fs::remove(v1 + ".tmpl.seg"));
+  std::ofstream(v1 + ".tmpl.pending").close();
+  {
+    NamespaceService svc(opts_);  // adopts version 1 from shared memory
+    svc.start();
+    EXPECT_EQ(svc.live_version(), 1u);
+    EXPECT_EQ(read("db.password"), kPassword);
+  }
+  EXPECT_FALSE(fs::exists(v1 + ".seg"));
+  expect_no_secret_on_disk();
+}
+
 TEST_F(StateSecretsTest, RestoreAfterReboot_ResolvesAgain) {
   {
     NamespaceService svc(opts_);
@@ -375,7 +414,7 @@ TEST_F(StateSecretsTest, SourceStatus_ReportsEachSource) {
   ASSERT_EQ(svc.source_status().size(), 2u);
   EXPECT_TRUE(svc.source_status()[0].ok);
   EXPECT_FALSE(svc.source_status()[1].ok);
-  const auto st = svc.status();
+  const auto st = status_json(svc);
   ASSERT_EQ(st["source_health"].size(), 2u);
   EXPECT_EQ(st["source_health"][1]["ok"], false);
 }

@@ -14,7 +14,9 @@
 #include <fstream>
 #include <string>
 
+#include "control/replies.hpp"
 #include "core/namespace_service.hpp"
+#include "core/offline.hpp"
 #include "parse/parse.hpp"
 #include "publish/render.hpp"
 #include "shmconf/client.hpp"
@@ -393,9 +395,9 @@ TEST_F(ValidateServiceTest, Reload_SchemaViolation_RejectedLiveUnchanged) {
   EXPECT_FALSE(out.ok);
   EXPECT_EQ(out.error_kind, "schema");
   EXPECT_EQ(out.error.rfind(config_ + ":3:9: database.port: ", 0), 0u) << out.error;
-  EXPECT_EQ(out.to_json()["code"], "schema");
+  EXPECT_EQ(outcome_json(out)["code"], "schema");
   EXPECT_EQ(svc.live_version(), live);
-  const nlohmann::json st = svc.status();
+  const nlohmann::json st = status_json(svc);
   EXPECT_EQ(st["rejections_by_kind"]["schema"], 1);
   EXPECT_EQ(st["last_reload"]["error_kind"], "schema");
 }
@@ -481,11 +483,11 @@ TEST_F(ValidateServiceTest, Override_SensitiveRedactedInStatus) {
   svc.start();
   ASSERT_TRUE(svc.reload("test").ok);
   ASSERT_TRUE(svc.set_override("database.password", Value::string("pw-51d3"), "t").ok);
-  EXPECT_EQ(svc.status()["overrides"]["database"]["password"], "<redacted>");
-  EXPECT_EQ(svc.status(true)["overrides"]["database"]["password"], "pw-51d3");
-  const nlohmann::json d = svc.diff(1, 2);
+  EXPECT_EQ(status_json(svc)["overrides"]["database"]["password"], "<redacted>");
+  EXPECT_EQ(status_json(svc, true)["overrides"]["database"]["password"], "pw-51d3");
+  const nlohmann::json d = diff_json(svc, 1, 2);
   EXPECT_EQ(d.dump().find("pw-51d3"), std::string::npos) << d.dump();
-  EXPECT_NE(svc.diff(1, 2, true).dump().find("pw-51d3"), std::string::npos);
+  EXPECT_NE(diff_json(svc, 1, 2, true).dump().find("pw-51d3"), std::string::npos);
 }
 
 TEST_F(ValidateServiceTest, Override_SchemaViolation_NotKept) {
@@ -496,7 +498,7 @@ TEST_F(ValidateServiceTest, Override_SchemaViolation_NotKept) {
   EXPECT_FALSE(out.ok);
   EXPECT_EQ(out.error_kind, "schema");
   EXPECT_NE(out.error.find("override: database.port: "), std::string::npos) << out.error;
-  EXPECT_TRUE(svc.status()["overrides"].empty());
+  EXPECT_TRUE(status_json(svc)["overrides"].empty());
 }
 
 TEST_F(ValidateServiceTest, Offline_ReportsEveryKindWithoutPublishing) {

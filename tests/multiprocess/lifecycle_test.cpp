@@ -125,7 +125,9 @@ TEST_F(LifecycleTest, RetentionUnlinksPinnedSegment_ReaderKeepsReadingIt) {
   EXPECT_TRUE(contains(maps, "/dev/shm/" + first_segment + " (deleted)")) << maps;
   ASSERT_TRUE(reader.command("read"));
   EXPECT_EQ(reader.next_report(), "pin 1 port 5432 host db.internal live 4");
-  // The state directory keeps the same versions as shared memory.
+  // The state directory keeps the same versions as shared memory, once the
+  // writes that follow the reply are done (the audit record comes last).
+  ASSERT_TRUE(wait_for_audit("\"to_version\":4"));
   std::vector<std::string> saved;
   for (const auto& e : std::filesystem::directory_iterator(state_dir_ + "/app/versions")) {
     saved.push_back(e.path().filename().string());

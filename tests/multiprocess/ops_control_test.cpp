@@ -186,6 +186,9 @@ TEST_F(OpsControl, AuditLog_EveryLineIsJsonWithTheSameKeys) {
   ASSERT_EQ(Ctl({"unset", "database.port"}).rc, 0);
   ASSERT_EQ(Ctl({"rollback"}).rc, 0);
   ASSERT_EQ(Ctl({"unset", "database.port"}).rc, 1);  // no such override
+  // A command's audit record follows its reply, before the daemon handles
+  // the next request: once this reply is in, every record above is written.
+  ASSERT_EQ(Ctl({"status"}).rc, 0);
 
   // startup, reload, rejected reload, rejected set, set, unset, rollback,
   // refused unset: one record each.

@@ -4,12 +4,14 @@
 // given.
 //
 // Durability: each record is one write() to an O_APPEND file followed by
-// fdatasync(), so a record the daemon has replied about survives a crash,
-// and records from several writers never interleave within a line.
+// fdatasync(), so a record survives a crash once append() returns, and
+// records from several writers never interleave within a line. shmconfd
+// appends a command's record after its reply and after the state directory
+// holds the change (docs/PROTOCOL.md "Audit log").
 //
 // Thread-safety: none; shmconfd's loop thread only. Cost: one write and one
 // fdatasync per record — milliseconds on a disk, fine for operator actions,
-// not for anything on a hot path.
+// not for anything on a hot path (nor before a reply).
 #pragma once
 
 #include <nlohmann/json.hpp>

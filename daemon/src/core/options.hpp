@@ -74,6 +74,11 @@ inline SourceSpec file_source(std::string path) {
   return s;
 }
 
+// How status and the metrics name a source: its path, or "env:PREFIX".
+inline std::string source_label(const SourceSpec& s) {
+  return s.kind == SourceSpec::Kind::kEnvVars ? "env:" + s.prefix : s.path;
+}
+
 // What the file watcher watches for these options: files, directories and
 // environment directories (a directory source reports any change of a
 // config file inside it); environment variables are read at each reload.

@@ -44,9 +44,8 @@ const std::vector<double>& reload_duration_buckets() {
 NamespaceSample sample_namespace(const NamespaceService& svc) {
   NamespaceSample s;
   s.name = svc.options().name;
-  const nlohmann::json st = svc.status();
-  s.generation = st.value("generation", std::uint64_t{0});
-  s.retained = st.value("retained", std::uint64_t{0});
+  s.generation = svc.generation();
+  s.retained = svc.retained().size();
   if (const Segment* live = svc.live()) {
     const auto& h = live->view.header();
     s.live = true;
@@ -58,8 +57,8 @@ NamespaceSample sample_namespace(const NamespaceService& svc) {
   }
   for (const auto& src : svc.source_status()) s.sources.push_back({src.name, src.ok, src.error});
   if (s.sources.empty()) {  // no reload has run yet: the configured sources, not yet judged
-    for (const auto& src : st.value("sources", nlohmann::json::array())) {
-      if (src.is_string()) s.sources.push_back({src.get<std::string>(), true, ""});
+    for (const SourceSpec& spec : svc.options().sources) {
+      s.sources.push_back({source_label(spec), true, ""});
     }
   }
   return s;
@@ -113,6 +112,10 @@ void DaemonMetrics::observe_reload(const std::string& ns, const ReloadOutcome& o
   p.attempted = true;
   p.last_ok = out.ok;
   p.last_attempt_hash = out.source_hash;
+}
+
+void DaemonMetrics::observe_persist(const std::string& ns, double seconds) {
+  slot(ns).stages.at("persist").observe(seconds);
 }
 
 void DaemonMetrics::observe_rollback(const std::string& ns, const ReloadOutcome& out) {

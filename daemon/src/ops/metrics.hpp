@@ -103,6 +103,9 @@ class DaemonMetrics {
 
   void observe_reload(const std::string& ns, const ReloadOutcome& out);
   void observe_rollback(const std::string& ns, const ReloadOutcome& out);
+  // The state-directory write that follows a reload, rollback or override
+  // (NamespaceService::flush_state()): the "persist" stage.
+  void observe_persist(const std::string& ns, double seconds);
 
   // Renders and publishes a new snapshot.
   void refresh(const std::vector<NamespaceSample>& namespaces, const DaemonSample& daemon);

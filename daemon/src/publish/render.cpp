@@ -54,4 +54,16 @@ std::string hex64(std::uint64_t v) {
   return buf;
 }
 
+const char* change_name(format::Change c) {
+  switch (c) {
+    case format::Change::kAdded:
+      return "added";
+    case format::Change::kRemoved:
+      return "removed";
+    case format::Change::kChanged:
+      return "changed";
+  }
+  return "?";
+}
+
 }  // namespace shmconf::daemon

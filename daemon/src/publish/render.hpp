@@ -23,5 +23,7 @@ nlohmann::ordered_json node_to_json(const SegmentView& view, const format::Node&
 // Provenance of a node: {"source": ..., "line": n, "column": n} (or null).
 nlohmann::ordered_json node_origin(const SegmentView& view, const format::Node& n);
 std::string hex64(std::uint64_t v);
+// "added", "removed" or "changed", as the control protocol and history spell it.
+const char* change_name(format::Change c);
 
 }  // namespace shmconf::daemon

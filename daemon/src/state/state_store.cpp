@@ -102,6 +102,7 @@ void StateStore::save_template_segment(std::uint64_t version,
   if (!enabled()) return;
   write_file_atomic(template_path(version),
                     {reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+  ::unlink(pending_path(version).c_str());
 }
 
 std::optional<std::string> StateStore::load_template_segment(std::uint64_t version) const {
@@ -120,6 +121,24 @@ void StateStore::remove_segment(std::uint64_t version) const {
   std::error_code ec;
   std::filesystem::remove(segment_path(version), ec);
   std::filesystem::remove(template_path(version), ec);
+  std::filesystem::remove(pending_path(version), ec);
+}
+
+std::string StateStore::pending_path(std::uint64_t version) const {
+  return dir_ + "/versions/" + std::to_string(version) + ".tmpl.pending";
+}
+
+void StateStore::mark_template_pending(std::uint64_t version) const {
+  if (!enabled()) return;
+  const std::string path = pending_path(version);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) fail("open(" + path + ")");
+  ::close(fd);
+}
+
+bool StateStore::template_pending(std::uint64_t version) const {
+  std::error_code ec;
+  return enabled() && std::filesystem::exists(pending_path(version), ec);
 }
 
 }  // namespace shmconf::daemon

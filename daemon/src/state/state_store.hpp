@@ -8,12 +8,14 @@
 //   versions/<V>.seg     the exact segment bytes of retained version V
 //   versions/<V>.tmpl.seg   instead of <V>.seg for a version with substituted
 //                        strings: the segment built from the tree as written
-//                        (references unresolved; sources/templates.hpp), so
+//                        (references unresolved; state/templates.hpp), so
 //                        no resolved secret ever reaches the disk
+//   versions/<V>.tmpl.pending   empty; <V> holds substituted strings and its
+//                        template is not saved yet (written before the flip)
 //
 // Thread-safety: one thread. Cost: a publish writes one segment file and
-// state.json, each fsynced (a few ms on these disks), after the flip, so a
-// reader never waits for the disk.
+// state.json, each fsynced (milliseconds on some disks), after the flip and
+// after the reply, so neither a reader nor the requester waits for the disk.
 #pragma once
 
 #include <cstddef>
@@ -45,12 +47,22 @@ class StateStore {
   std::optional<std::string> load_template_segment(std::uint64_t version) const;
   // Either form (exact or template) is on disk.
   bool has_segment(std::uint64_t version) const;
-  // Removes both forms.
+  // Removes both forms and the marker below.
   void remove_segment(std::uint64_t version) const;
+
+  // Marks `version` as holding substituted strings until its template is
+  // saved (save_template_segment() removes the mark), so a restarted daemon
+  // never saves the resolved bytes of a version whose template a killed
+  // daemon did not write. Cheap enough to precede the flip: an empty file,
+  // not fsynced, because only a restart with /dev/shm intact (no reboot,
+  // so the page cache intact too) reads it. Throws on an I/O error.
+  void mark_template_pending(std::uint64_t version) const;
+  bool template_pending(std::uint64_t version) const;
 
  private:
   std::string segment_path(std::uint64_t version) const;
   std::string template_path(std::uint64_t version) const;
+  std::string pending_path(std::uint64_t version) const;
   std::string dir_;
 };
 

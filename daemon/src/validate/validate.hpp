@@ -148,11 +148,7 @@ struct ValidationReport {
   nlohmann::json to_json() const;
 };
 
-// Runs the daemon's pipeline for `options` (load, substitution, merge,
-// schema, secrets, size guards) and publishes nothing. Change guards need a
-// live version and are not checked. Never throws for a bad configuration:
-// load errors come back as issues of kind "source"/"parse"/... .
-ValidationReport validate_offline(const ServiceOptions& options);
+// validate_offline() (core/offline.hpp) fills one without a daemon.
 
 // Markdown reference of a schema: one table row per key path (type,
 // default, required, sensitive, description), nested objects and arrays

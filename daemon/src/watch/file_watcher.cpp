@@ -16,7 +16,7 @@
 #include <system_error>
 #include <utility>
 
-#include "ops/log.hpp"
+#include "log/log.hpp"
 
 namespace shmconf::daemon {
 namespace {

@@ -1,4 +1,4 @@
-#include "ops/log.hpp"
+#include "log/log.hpp"
 
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>

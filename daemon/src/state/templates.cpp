@@ -1,4 +1,4 @@
-#include "sources/templates.hpp"
+#include "state/templates.hpp"
 
 #include <bit>
 #include <cstring>

@@ -1,4 +1,4 @@
-// daemon/src/ops/log.hpp — structured logs for shmconfd: one record per line,
+// daemon/src/log/log.hpp — structured logs for shmconfd: one record per line,
 // logfmt by default (`ts=... level=info msg=reload namespace=app version=7`),
 // JSON lines with --log-format json. Under systemd (stderr is the journal
 // stream named by $JOURNAL_STREAM) each line starts with the journald
@@ -10,6 +10,9 @@
 // fields); log_event() adds typed fields. Values are quoted and escaped as
 // each format needs; configuration values never go into a field (secrets
 // must not reach the journal), only names, versions, hashes and reasons.
+//
+// A leaf every folder may use, so it lives apart from ops/ (metrics and
+// health, which sit above core/); it keeps the ops:: namespace they share.
 //
 // Thread-safety: log_event() may be called from any thread; the fields ride
 // to the formatter in a thread_local, so the logger must be synchronous (the

@@ -1,4 +1,4 @@
-// daemon/src/sources/templates.hpp — keeping resolved secrets out of the
+// daemon/src/state/templates.hpp — keeping resolved secrets out of the
 // state directory. A version whose strings came from ${...} references is
 // persisted as a *template segment*: the same snapshot built from the tree
 // as written (the references unresolved), plus the key paths that were

@@ -1,8 +1,7 @@
-// validate_offline: the daemon's load and check pipeline without a daemon,
-// for `shmconfctl validate` and CI.
+#include "core/offline.hpp"
+
 #include "core/namespace_service.hpp"
 #include "sources/sources.hpp"
-#include "validate/validate.hpp"
 
 namespace shmconf::daemon {
 

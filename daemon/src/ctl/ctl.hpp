@@ -1,0 +1,65 @@
+// daemon/src/ctl/ctl.hpp — shmconfctl's commands (docs/CLI.md), one file per
+// group, reached through a verb table (the shape of systemctl's):
+//
+//   read.cpp     get, version, dump, explain, wait: shared memory through
+//                libshmconf; no daemon needed (explain asks it for layers)
+//   offline.cpp  render, validate, schema-doc: files, no daemon, no shm
+//   remote.cpp   status, metrics, reload, rollback, history, diff, set,
+//                unset: the daemon's control socket (control/client.hpp)
+//   verbs.cpp    the table from name to function
+//
+// main() (daemon/shmconfctl.cpp) parses the command line into Args and calls
+// run_verb().
+//
+// Exit codes: 0 success; 1 failure (missing key, invalid config, rejected
+// reload or rollback); 2 usage error; 3 namespace or daemon unreachable.
+// Errors go to stderr. Sensitive values (docs/VALIDATION.md) print as
+// "<redacted>" unless --show-secrets; the daemon honours that flag only for
+// authorised peers.
+//
+// Thread-safety: a command-line program. Cost: one attach or one request.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shmconf::daemon::ctl {
+
+inline constexpr int kExitFail = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUnreachable = 3;
+
+// Everything the command line says; each verb reads what it takes.
+struct Args {
+  // Global.
+  std::string config;  // daemon configuration file: act on each of its namespaces
+  std::string name;
+  std::string socket;
+  std::string prefix;
+  bool json = false;
+  bool show_secrets = false;
+  // Per verb.
+  std::string key;                       // get, explain, set, unset
+  std::string value;                     // set
+  std::uint64_t known = 0;               // wait
+  bool known_given = false;              // wait: --known given (else the live version)
+  int timeout_ms = -1;                   // wait
+  std::vector<std::string> files;        // render, validate
+  std::string schema_path;               // validate, schema-doc
+  std::string environment;               // validate
+  std::string out_format = "text";       // validate
+  std::string secrets_policy = "error";  // validate
+  bool force = false;                    // reload
+  unsigned steps = 1;                    // rollback
+  std::optional<std::uint64_t> to;       // rollback --to
+  std::uint64_t from_version = 0;        // diff
+  std::uint64_t to_version = 0;          // diff
+};
+
+// Runs the verb called `name` ("get", "reload", ...) and returns the exit
+// code; kExitUsage for a name the table does not hold.
+int run_verb(const std::string& name, const Args& args);
+
+}  // namespace shmconf::daemon::ctl
