@@ -4,7 +4,7 @@
     bench/report.py --out-json R.json --out-md R.md READ.json RELOAD.json
 
 Merges the inputs into one JSON file (both contexts, all benchmarks) and
-writes a Markdown report: the DESIGN.md budgets as ratios against baselines
+writes a Markdown report: the budgets (docs/PERFORMANCE.md) as ratios against baselines
 measured in the same run, each with PASS or MISS, then the detail tables.
 With gnuplot on PATH (Debian: gnuplot-nox) it also draws two PNG plots next
 to the report; without it the report says so and carries on.
@@ -274,7 +274,7 @@ def budgets(res):
             rows.append(["memory: segment / canonical JSON, %s input (%d keys)" % (kb_label(kb), st["keys"]),
                          "%.1f MB / %.1f MB" % (st["segment_bytes"] / 1e6, st["canonical_json_bytes"] / 1e6),
                          fmt_ratio(r), "≤ 2×", verdict(r <= 2)])
-    return table(["budget (DESIGN.md)", "measured", "ratio", "target", "verdict"], rows), notes
+    return table(["budget", "measured", "ratio", "target", "verdict"], rows), notes
 
 
 def read_tables(res):
