@@ -1,5 +1,6 @@
 // bench/read_bench.cpp — the read path against its baselines, in one binary
-// and one run (DESIGN.md "Budgets" are ratios between these numbers).
+// and one run (the budgets of docs/PERFORMANCE.md are ratios between these
+// numbers).
 //
 // Every benchmark reads the SAME keys in the SAME order:
 //   keys:N     a namespace of N int keys "section<i/100>.key<i>" (100 keys

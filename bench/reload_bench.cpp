@@ -1,5 +1,5 @@
 // bench/reload_bench.cpp — the write side, end to end, against the parsers'
-// own speed, in one binary and one run (DESIGN.md "Budgets").
+// own speed, in one binary and one run (docs/PERFORMANCE.md "Budgets").
 //
 // Inputs: generated, realistic nested configs (a global section, feature
 // flags and N services with ports, limits, env, endpoints, tags), in JSON

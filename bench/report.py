@@ -5,7 +5,7 @@
     bench/report.py --out-md R.md R.json      # re-render from a saved report JSON
 
 Merges the inputs into one JSON file (both contexts, all benchmarks) and
-writes a Markdown report: the DESIGN.md budgets as ratios against baselines
+writes a Markdown report: the budgets (docs/PERFORMANCE.md) as ratios against baselines
 measured in the same run, each with PASS or MISS, then the detail tables.
 An input may be a Google Benchmark output file or a merged file this script
 wrote; without --out-json nothing but the report and its plots is written.
@@ -278,7 +278,7 @@ def budgets(res):
             rows.append(["memory: segment / canonical JSON, %s input (%d keys)" % (kb_label(kb), st["keys"]),
                          "%.1f MB / %.1f MB" % (st["segment_bytes"] / 1e6, st["canonical_json_bytes"] / 1e6),
                          fmt_ratio(r), "≤ 2×", verdict(r <= 2)])
-    return table(["budget (DESIGN.md)", "measured", "ratio", "target", "verdict"], rows), notes
+    return table(["budget", "measured", "ratio", "target", "verdict"], rows), notes
 
 
 def read_tables(res):

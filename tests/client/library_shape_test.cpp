@@ -1,6 +1,7 @@
 // tests/client/library_shape_test.cpp — what libshmconf.so links and
 // exports, read with binutils (as simdjson checks its own library's shape):
-// a reading process never links parser, logging or Boost code (DESIGN.md),
+// a reading process never links parser, logging or Boost code
+// (docs/ARCHITECTURE.md),
 // and every C ABI function is exported.
 //
 // SHMCONF_CLIENT_LIB is the built library's path (tests/CMakeLists.txt).

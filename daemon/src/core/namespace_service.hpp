@@ -1,7 +1,7 @@
 // daemon/src/core/namespace_service.hpp — one namespace, end to end: the
-// orchestrator that runs the write path's stages in order (docs/
-// ARCHITECTURE.md): sources -> parse -> merge (+ runtime overrides) ->
-// validate -> build -> publish -> retain -> state, and rollback.
+// orchestrator that runs the write path's stages in order, sources -> parse
+// -> merge (+ runtime overrides) -> validate -> build -> publish -> retain ->
+// state, and rollback (docs/ARCHITECTURE.md).
 //
 // Every failure before the flip leaves the live version untouched and comes
 // back as a ReloadOutcome with the reason; nothing here throws out of

@@ -205,21 +205,36 @@ std::string DaemonMetrics::scrape() const {
   return snap->text + e.text();
 }
 
+template <class F>
+void DaemonMetrics::per_namespace(Exposition& e, const std::vector<NamespaceSample>& namespaces,
+                                  const char* name, const char* type, const char* help,
+                                  F value) const {
+  e.family(name, type, help);
+  for (const NamespaceSample& s : namespaces) {
+    const auto it = ns_.find(s.name);
+    static const PerNamespace kEmpty{};
+    value(s, it == ns_.end() ? kEmpty : it->second);
+  }
+}
+
 std::string DaemonMetrics::render(const std::vector<NamespaceSample>& namespaces,
                                   const DaemonSample& d) const {
   Exposition e;
-  auto per_ns = [&](const char* name, const char* type, const char* help, auto value) {
-    e.family(name, type, help);
-    for (const NamespaceSample& s : namespaces) {
-      const auto it = ns_.find(s.name);
-      static const PerNamespace kEmpty{};
-      value(s, it == ns_.end() ? kEmpty : it->second);
-    }
-  };
-
   e.family("shmconf_build_info", "gauge", "Version of the running shmconfd");
   e.sample("shmconf_build_info", {{"version", version_}}, 1);
+  render_outcomes(e, namespaces);
+  render_snapshots(e, namespaces);
+  render_health(e, namespaces);
+  render_daemon(e, d);
+  return e.take();
+}
 
+// Reloads, their stages and failures, rollbacks.
+void DaemonMetrics::render_outcomes(Exposition& e,
+                                    const std::vector<NamespaceSample>& namespaces) const {
+  auto per_ns = [&](const char* name, const char* type, const char* help, auto value) {
+    per_namespace(e, namespaces, name, type, help, value);
+  };
   per_ns("shmconf_reloads_total", "counter",
          "Reload attempts by result: published (a new version went live), unchanged (content "
          "identical), rejected (the live version stayed)",
@@ -264,6 +279,14 @@ std::string DaemonMetrics::render(const std::vector<NamespaceSample>& namespaces
            e.sample("shmconf_rollbacks_refused_total", ns_label(s.name),
                     static_cast<double>(p.rollbacks_refused));
          });
+}
+
+// The live snapshot and the sources it came from.
+void DaemonMetrics::render_snapshots(Exposition& e,
+                                     const std::vector<NamespaceSample>& namespaces) const {
+  auto per_ns = [&](const char* name, const char* type, const char* help, auto value) {
+    per_namespace(e, namespaces, name, type, help, value);
+  };
   per_ns("shmconf_live_version", "gauge", "Version id of the live snapshot (0: none)",
          [&](const NamespaceSample& s, const PerNamespace&) {
            e.sample("shmconf_live_version", ns_label(s.name), static_cast<double>(s.live_version));
@@ -304,6 +327,14 @@ std::string DaemonMetrics::render(const std::vector<NamespaceSample>& namespaces
                       src.ok ? 1 : 0);
            }
          });
+}
+
+// Freshness, drift and the /healthz verdict.
+void DaemonMetrics::render_health(Exposition& e,
+                                  const std::vector<NamespaceSample>& namespaces) const {
+  auto per_ns = [&](const char* name, const char* type, const char* help, auto value) {
+    per_namespace(e, namespaces, name, type, help, value);
+  };
   per_ns("shmconf_last_success_timestamp_seconds", "gauge",
          "Unix time of the last successful reload (absent before the first one)",
          [&](const NamespaceSample& s, const PerNamespace& p) {
@@ -327,7 +358,10 @@ std::string DaemonMetrics::render(const std::vector<NamespaceSample>& namespaces
          [&](const NamespaceSample& s, const PerNamespace&) {
            e.sample("shmconf_healthy", ns_label(s.name), namespace_health(s).ok ? 1 : 0);
          });
+}
 
+// Daemon-wide: the control sockets, the watchers, the audit log.
+void DaemonMetrics::render_daemon(Exposition& e, const DaemonSample& d) {
   e.family("shmconf_control_requests_total", "counter", "Control socket requests handled");
   e.sample("shmconf_control_requests_total", {}, static_cast<double>(d.control_requests));
   e.family("shmconf_control_errors_total", "counter",
@@ -361,7 +395,6 @@ std::string DaemonMetrics::render(const std::vector<NamespaceSample>& namespaces
   e.family("shmconf_audit_failures_total", "counter",
            "Audit log records that could not be written");
   e.sample("shmconf_audit_failures_total", {}, static_cast<double>(d.audit_failures));
-  return e.take();
 }
 
 std::pair<std::string, int> parse_listen_address(const std::string& text, bool allow_any) {

@@ -138,6 +138,15 @@ class DaemonMetrics {
   void judge_sources(NamespaceSample& s) const;
   std::string render(const std::vector<NamespaceSample>& namespaces,
                      const DaemonSample& daemon) const;
+  // render()'s families, in the order they appear.
+  void render_outcomes(Exposition& e, const std::vector<NamespaceSample>& namespaces) const;
+  void render_snapshots(Exposition& e, const std::vector<NamespaceSample>& namespaces) const;
+  void render_health(Exposition& e, const std::vector<NamespaceSample>& namespaces) const;
+  static void render_daemon(Exposition& e, const DaemonSample& d);
+  // One family with `value(sample, counters)` called for each namespace.
+  template <class F>
+  void per_namespace(Exposition& e, const std::vector<NamespaceSample>& namespaces,
+                     const char* name, const char* type, const char* help, F value) const;
 
   std::string version_;
   std::map<std::string, PerNamespace> ns_;

@@ -5,7 +5,7 @@
 // Forms (docs/SOURCES.md):
 //   ${VAR}                 the daemon's environment variable VAR
 //   ${VAR:-default}        VAR, or `default` when VAR is unset or empty
-//   ${VAR:default}         the same (the spelling DESIGN.md uses)
+//   ${VAR:default}         the same (both spellings are accepted)
 //   ${file:/abs/path}      the file's content, one trailing newline stripped
 //   ${credential:NAME}     $CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=)
 //   $${                    a literal "${"
