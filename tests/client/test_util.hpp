@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,8 @@ struct BuildOptions {
   std::string trigger = "test";
   daemon::SourceList sources = {"file:t.json"};
   const SegmentView* previous = nullptr;
+  // Full key paths of sensitive values (BuildInput::sensitive); null = none.
+  const std::set<std::string>* sensitive = nullptr;
 };
 
 inline std::vector<std::byte> build(const daemon::Value& root, const BuildOptions& o = {}) {
@@ -49,6 +52,7 @@ inline std::vector<std::byte> build(const daemon::Value& root, const BuildOption
   in.content_hash = daemon::content_hash(root);
   in.trigger = o.trigger;
   in.previous = o.previous;
+  in.sensitive = o.sensitive;
   return daemon::build_segment(in);
 }
 
