@@ -610,9 +610,9 @@ def plots(res, stem):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return ("No plots: matplotlib is not importable by %s (Debian: `apt-get install "
-                "python3-matplotlib`, then run this script with /usr/bin/python3); the tables "
-                "above carry the same numbers." % sys.executable)
+        return ("No plots: this Python cannot import matplotlib (Debian: `apt-get install "
+                "python3-matplotlib`, and run the report with the system's python3, as "
+                "scripts/bench does); the tables above carry the same numbers.")
     base = os.path.basename(stem)
     out = []
     for name, title, draw in PLOTS:

@@ -2,8 +2,10 @@
 // creates and adopts them: O_EXCL creation, ownership checks, pre-faulting.
 //
 // Thread-safety: none needed (one daemon thread). Cost: system calls; a
-// created object is fallocate()d and MAP_POPULATEd so publishing into it
-// takes no page faults.
+// created object has every page allocated and mapped before it is returned
+// (MADV_POPULATE_WRITE, posix_fallocate), so publishing into it takes no
+// page faults, and its pages are huge where /dev/shm allows (see
+// shm_create).
 #pragma once
 
 #include <sys/types.h>
@@ -44,8 +46,10 @@ struct ShmAccess {
 };
 
 // Creates `name` with O_CREAT|O_EXCL, sets mode and group, allocates `size`
-// bytes and maps it read-write, pre-faulted. Throws std::system_error
-// (EEXIST when the name is taken).
+// bytes and maps it read-write, pre-faulted, asking for huge pages
+// (MADV_HUGEPAGE) when it is 2 MiB or more. Throws std::system_error (EEXIST
+// when the name is taken, ENOSPC from "fallocate(name)" when /dev/shm is
+// full); the object is removed again on any failure.
 ShmMapping shm_create(const std::string& name, std::size_t size, const ShmAccess& access);
 
 // Opens an existing object that must be ours (owner = our euid, a regular
