@@ -50,12 +50,11 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
-
-#include <toml++/toml.h>
 
 #include <algorithm>
 #include <atomic>

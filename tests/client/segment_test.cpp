@@ -802,19 +802,16 @@ void expect_refused_or_consistent(const daemon::Value& root) {
   }
 }
 
-// Disabled: the builder accepts an empty member name and writes a segment
-// SegmentView::open refuses ("node 1: name outside the string pool"). The
-// parsers, set_path and the environment source never produce one, so only
-// the publisher's self-check stands between it and a reload failure.
-TEST(SegmentLimits, DISABLED_EmptyName_RefusedByTheBuilder) {
+// The parsers, set_path and the environment source never produce an empty
+// member name; the builder refuses one from any other tree.
+TEST(SegmentLimits, EmptyName_RefusedByTheBuilder) {
   daemon::Value root = daemon::Value::object();
   root.fields.emplace("", daemon::Value::integer(1));
   expect_refused_or_consistent(root);
 }
 
-// Disabled for the same reason: {"a.b": 1, "a": {"b": 2}} gives two nodes
-// the path "a.b".
-TEST(SegmentLimits, DISABLED_NameWithSeparator_RefusedByTheBuilder) {
+// {"a.b": 1, "a": {"b": 2}} would give two nodes the path "a.b".
+TEST(SegmentLimits, NameWithSeparator_RefusedByTheBuilder) {
   daemon::Value root = daemon::Value::object();
   daemon::Value a = daemon::Value::object();
   a.fields.emplace("b", daemon::Value::integer(2));

@@ -17,9 +17,9 @@ namespace shmconf::daemon {
 namespace {
 
 std::size_t removed_keys(const std::vector<KeyChange>& changes) {
-  return static_cast<std::size_t>(std::count_if(changes.begin(), changes.end(), [](const KeyChange& k) {
-    return k.kind == format::Change::kRemoved;
-  }));
+  return static_cast<std::size_t>(
+      std::count_if(changes.begin(), changes.end(),
+                    [](const KeyChange& k) { return k.kind == format::Change::kRemoved; }));
 }
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -265,9 +265,8 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   in.sensitive = &sensitive;
   SnapshotBuilder builder(in);
   if (!force_ && live_) {
-    throw_if_errors(
-        check_change_guard(builder.changes().size(), removed_keys(builder.changes()),
-                           count_leaves(live_->view), opts_.guards));
+    throw_if_errors(check_change_guard(builder.changes().size(), removed_keys(builder.changes()),
+                                       count_leaves(live_->view), opts_.guards));
   }
   RetainedVersion r;
   r.segment = publisher_->create(builder);  // step 1, with the self-check

@@ -205,7 +205,11 @@ void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth
     items_[i].payload = scalar_payload(v);  // 0 for an empty container
   }
   if (count == 0) return;
-  if (depth >= format::kMaxDepth || items_.size() + count > format::kMaxNodes) too_large();
+  if (depth >= format::kMaxDepth) {
+    throw ConfigError("", v.origin.line, v.origin.column, path.substr(0, 64),
+                      "nesting deeper than " + std::to_string(format::kMaxDepth) + " levels");
+  }
+  if (items_.size() + count > format::kMaxNodes) too_large();
   const auto first = static_cast<std::uint32_t>(items_.size());
   items_[i].payload = format::pack(first, static_cast<std::uint32_t>(count));
   const bool array = v.type == Type::kArray;
@@ -223,6 +227,12 @@ void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth
     }
     if (name.size() > format::kMaxNameLength) {
       throw ConfigError("", c.origin.line, c.origin.column, path.substr(0, 64), "key too long");
+    }
+    // The parsers refuse these already; a tree built another way must not
+    // make two nodes spell one path (FORMAT.md "Key paths").
+    if (!array && (name.empty() || name.find_first_of(".[]") != std::string_view::npos)) {
+      throw ConfigError("", c.origin.line, c.origin.column, path.substr(0, 64),
+                        "key names must be non-empty and free of '.', '[' and ']'");
     }
     const bool sensitive = sensitive_parent || (check_sensitive && in_.sensitive->count(path) != 0);
     items_.push_back({&c, name, 0, key_hash(path, 0), array ? kNone : intern(name, true),

@@ -41,12 +41,12 @@ extern "C" {
 /* The same code by the name the format documentation uses: a segment of
    another format version (a v1 reader meeting a v2 segment, or the reverse). */
 #define SHMCONF_E_FORMAT SHMCONF_E_VERSION
-#define SHMCONF_E_BUSY (-30108)         /* control block stayed mid-update */
-#define SHMCONF_E_TIMEOUT (-30109)      /* wait timed out */
-#define SHMCONF_E_RANGE (-30110)        /* buffer too small */
-#define SHMCONF_E_INVALID (-30111)      /* invalid argument */
-#define SHMCONF_E_SYSTEM (-30112)       /* operating-system error, see errno */
-#define SHMCONF_E_NOMEM (-30113)        /* out of memory */
+#define SHMCONF_E_BUSY (-30108)    /* control block stayed mid-update */
+#define SHMCONF_E_TIMEOUT (-30109) /* wait timed out */
+#define SHMCONF_E_RANGE (-30110)   /* buffer too small */
+#define SHMCONF_E_INVALID (-30111) /* invalid argument */
+#define SHMCONF_E_SYSTEM (-30112)  /* operating-system error, see errno */
+#define SHMCONF_E_NOMEM (-30113)   /* out of memory */
 
 /* Value types, as stored in the segment. */
 #define SHMCONF_TYPE_NULL 0
