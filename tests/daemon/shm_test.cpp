@@ -1,6 +1,8 @@
 // tests/daemon/shm_test.cpp — segment creation against a real tmpfs: a full
 // /dev/shm fails the publish with a clear error and keeps the live version;
-// where tmpfs allows huge pages (huge=advise), a large segment gets them.
+// where tmpfs allows huge pages (huge=advise), a large segment gets them;
+// the spare object (Publisher::prepare_spare) stays invisible until the
+// next publish fills and names it, and gives its pages back when too small.
 //
 // Each test runs in a forked child with its own mount namespace and a small
 // tmpfs mounted over /dev/shm, so it can fill it without touching the host's
@@ -9,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,6 +129,54 @@ TEST(ShmCreate, HugeAdviseTmpfs_LargeSegmentOnHugePages) {
     return 0;
   });
   if (rc == kSkip) GTEST_SKIP() << "needs a private mount namespace (root) and tmpfs huge=";
+  EXPECT_EQ(rc, 0);
+}
+
+TEST(ShmSpare, NextPublishFillsItNamesItAndClientsReadIt) {
+  TestPublisher tp;
+  const auto v1 = tp.publish(big_config(3 << 20));
+  tp.publisher().prepare_spare(v1->size());
+  ASSERT_TRUE(tp.publisher().has_spare()) << "no O_TMPFILE in /dev/shm?";
+  // Nameless: not a segment anyone can list or open.
+  EXPECT_EQ(tp.publisher().list_segments().size(), 1u);
+  const auto v2 = tp.publish(R"({"port": 7, "big": ")" + std::string(3 << 20, 'y') + "\"}");
+  EXPECT_FALSE(tp.publisher().has_spare());  // used up
+  EXPECT_EQ(tp.publisher().list_segments().size(), 2u);
+  struct stat st {};
+  const std::string path =
+      "/dev/shm" + segment_object_name(tp.prefix(), TestPublisher::kNs, v2->id);
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  // Shrunk to the segment: a client maps exactly what the header says.
+  EXPECT_EQ(static_cast<std::uint64_t>(st.st_size), v2->size());
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  auto c = Client::open(TestPublisher::kNs, tp.options());
+  const Snapshot snap = c.snapshot();
+  EXPECT_EQ(snap.version(), v2->version());
+  EXPECT_EQ(snap.get_int("port").value_or(0), 7);
+  EXPECT_EQ(snap.get_string("big").value_or("").size(), std::size_t{3} << 20);
+  // A small live segment needs no spare.
+  tp.publish(R"({"port": 8})");
+  tp.publisher().prepare_spare(1000);
+  EXPECT_FALSE(tp.publisher().has_spare());
+}
+
+TEST(ShmSpare, TooSmallSpareGivesItsPagesBackBeforeTheNextCreate) {
+  // 3 MiB live + a 4 MiB spare + a 6 MiB segment do not fit in 12 MiB; the
+  // live one and the new one do, once the spare is released.
+  const int rc = with_private_dev_shm("size=12m,mode=1777", [] {
+    TestPublisher tp;
+    const auto v1 = tp.publish(big_config(3 << 20));
+    tp.publisher().prepare_spare(v1->size());
+    if (!tp.publisher().has_spare()) return fail(30, "no spare prepared");
+    tp.publish(big_config(6 << 20));
+    if (tp.publisher().has_spare()) return fail(31, "spare kept");
+    auto c = Client::open(TestPublisher::kNs, tp.options());
+    if (c.snapshot().get_string("big").value_or("").size() != (6u << 20)) {
+      return fail(32, "client did not see the 6 MiB version");
+    }
+    return 0;
+  });
+  if (rc == kSkip) GTEST_SKIP() << "needs a private mount namespace (root)";
   EXPECT_EQ(rc, 0);
 }
 

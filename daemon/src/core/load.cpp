@@ -79,7 +79,8 @@ NamespaceService::Candidate NamespaceService::load_checked(bool force) const {
   for (ValidationIssue& w : secrets) c.warnings.push_back(std::move(w));
   // A candidate identical to the live version publishes nothing, so the
   // guards have nothing to refuse (a version once forced stays quietly live).
-  const bool same_as_live = live_ && content_hash(c.merged) == live_->view.header().content_hash;
+  c.hash = content_hash(c.merged);
+  const bool same_as_live = live_ && c.hash == live_->view.header().content_hash;
   if (!force && !same_as_live) throw_if_errors(check_size_guards(c.merged, opts_.guards));
   return c;
 }

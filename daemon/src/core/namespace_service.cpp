@@ -37,7 +37,7 @@ std::uint64_t wall_clock_ns() {
 NamespaceService::NamespaceService(ServiceOptions options)
     : opts_(std::move(options)), state_(opts_.state_dir, opts_.name), retained_(opts_.keep) {}
 
-NamespaceService::~NamespaceService() { (void)flush_state(); }
+NamespaceService::~NamespaceService() { (void)write_state(); }
 
 double NamespaceService::uptime_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
@@ -124,6 +124,13 @@ void NamespaceService::retain(RetainedVersion r) {
 }
 
 std::optional<double> NamespaceService::flush_state() noexcept {
+  const std::optional<double> seconds = write_state();
+  retired_.clear();
+  if (publisher_ && live_) publisher_->prepare_spare(live_->size());
+  return seconds;
+}
+
+std::optional<double> NamespaceService::write_state() noexcept {
   return state_.flush(retained_.all(), [this] {
     StateFields f;
     f.ns = opts_.name;
@@ -143,6 +150,7 @@ ReloadOutcome NamespaceService::reload(const std::string& trigger, bool force) {
   force_ = force;
   ReloadOutcome out = load_and_publish(trigger, force, t0);
   force_ = false;
+  if (templates_) retired_.push_back(std::move(*templates_));
   templates_.reset();
   out.version = live_version();
   out.duration_ms = ms_since(t0);
@@ -169,7 +177,7 @@ ReloadOutcome NamespaceService::load_and_publish(const std::string& trigger, boo
                     {{"namespace", opts_.name}, {"kind", w.kind}, {"warning", w.text()}});
     }
     templates_ = std::move(cand.templates);
-    const std::uint64_t hash = content_hash(cand.merged);
+    const std::uint64_t hash = cand.hash;
     attempted_hash = hash;
     if (live_ && hash == live_->view.header().content_hash) {
       out.ok = true;
@@ -183,6 +191,9 @@ ReloadOutcome NamespaceService::load_and_publish(const std::string& trigger, boo
     } else {
       out = publish_tree(cand.merged, cand.names, trigger, hash);
     }
+    // Clients may be reading the new version already; the tree is freed
+    // after the reply (flush_state()).
+    retired_.push_back(std::move(cand.merged));
   } catch (const ValidationFailure& e) {
     out.ok = false;
     out.error = e.what();
@@ -248,8 +259,7 @@ void NamespaceService::finish_reload(ReloadOutcome& out, const std::string& trig
 
 // build -> publish (steps 1-6) -> retain; the state stage follows the reply.
 ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList& names,
-                                             const std::string& trigger,
-                                             std::uint64_t source_hash) {
+                                             const std::string& trigger, std::uint64_t hash) {
   const auto t_build = std::chrono::steady_clock::now();
   ReloadOutcome out;
   out.from_version = live_version();
@@ -258,11 +268,10 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   in.sources = &names;
   in.version = next_version_;
   in.publish_time_ns = wall_clock_ns();
-  in.content_hash = content_hash(root);
+  in.content_hash = hash;
   in.trigger = trigger;
   in.previous = live_ ? &live_->view : nullptr;
-  const std::set<std::string> sensitive = sensitive_.collect(root);
-  in.sensitive = &sensitive;
+  in.keys = &sensitive_;  // the builder marks sensitive nodes as it lays them out
   SnapshotBuilder builder(in);
   if (!force_ && live_) {
     throw_if_errors(check_change_guard(builder.changes().size(), removed_keys(builder.changes()),
@@ -291,14 +300,15 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   // Clients see the new version from here on; what follows is bookkeeping
   // for the reply and the history.
   live_ = r.segment;
-  last_source_hash_ = source_hash;
+  last_source_hash_ = hash;
   rolled_back_ = false;
   r.summary = summarize(builder.changes());
   if (templates_) {
     r.substituted = substituted_paths(root, *templates_);
     if (!r.substituted.empty() && state_.enabled()) {
-      r.pending_template = std::make_shared<RetainedVersion::PendingTemplate>(
-          RetainedVersion::PendingTemplate{std::move(*templates_), names, sensitive, was});
+      r.pending_template =
+          std::make_shared<RetainedVersion::PendingTemplate>(RetainedVersion::PendingTemplate{
+              std::move(*templates_), names, sensitive_.collect(root), was});
     }
   }
   events_.record({{"event", "publish"},

@@ -51,7 +51,7 @@ struct Explanation {
 class NamespaceService {
  public:
   explicit NamespaceService(ServiceOptions options);
-  // Writes what is still pending for the state directory (flush_state()).
+  // Writes what is still pending for the state directory.
   ~NamespaceService();
   NamespaceService(const NamespaceService&) = delete;
   NamespaceService& operator=(const NamespaceService&) = delete;
@@ -74,8 +74,10 @@ class NamespaceService {
   // Durability, after the reply: saves the segments of versions published
   // since the last call (their template instead, for a version holding
   // substituted strings), removes the files of dropped versions, writes
-  // state.json. Returns the seconds it took when there was something to
-  // write. Never throws: a write error is logged; the live version is not
+  // state.json. Then frees the last reload's trees and, for a large
+  // configuration, prepares the next publish's segment (Publisher::
+  // prepare_spare). Returns the seconds the state directory took when there
+  // was something to write. Never throws: a write error is logged; the live version is not
   // affected, and start() saves a live version the state directory lacks.
   std::optional<double> flush_state() noexcept;
 
@@ -107,6 +109,7 @@ class NamespaceService {
     // string was substituted (sources/sources.hpp LoadedSources::templates).
     std::optional<Value> templates;
     double load_seconds = 0;  // of the whole call, reading and merging the sources
+    std::uint64_t hash = 0;   // content_hash(merged), computed once per reload
   };
   // load_sources(), then the schema, plaintext-secret and (unless `force`)
   // size guards: what reload() checks before building. Throws ConfigError
@@ -132,8 +135,9 @@ class NamespaceService {
 
  private:
   // The stages of one publish, in order (namespace_service.cpp).
+  // `hash` is content_hash(root), computed once by load_checked().
   ReloadOutcome publish_tree(const Value& root, const SourceList& names, const std::string& trigger,
-                             std::uint64_t source_hash);
+                             std::uint64_t hash);
   ReloadOutcome make_live(const RetainedVersion& r, const std::string& trigger,
                           const std::string& who, bool rollback,
                           std::chrono::steady_clock::time_point t0);
@@ -144,6 +148,8 @@ class NamespaceService {
   // Retains `r`: unlinks the segments it pushes out, whose files the state
   // stage removes at the next flush.
   void retain(RetainedVersion r);
+  // flush_state()'s first part: the state directory alone.
+  std::optional<double> write_state() noexcept;
   // start()'s steps.
   void adopt(const SavedState& saved);
   void restore(const SavedState& saved);
@@ -163,6 +169,10 @@ class NamespaceService {
   SensitiveKeys sensitive_;         // by the schema of the last reload that loaded one
   bool force_ = false;              // the reload in progress skips the guards
   std::optional<Value> templates_;  // the reload in progress: its tree as written, if substituted
+  // The last reload's trees, freed by flush_state() after the reply: freeing
+  // a 10 MB configuration's tree takes about 20 ms, which no client should
+  // wait for.
+  std::vector<Value> retired_;
   // Written by the const load_sources(): health is a by-product of reading.
   mutable std::vector<SourceStatus> source_status_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -22,14 +22,14 @@ void drop_nulls(Value& v) {
 
 }  // namespace
 
-void merge_into(Value& base, Value overlay) {
+void merge_into(Value& base, Value overlay, bool overlay_may_have_null) {
   if (base.type != Type::kObject || overlay.type != Type::kObject) {
-    drop_nulls(overlay);
+    if (overlay_may_have_null) drop_nulls(overlay);
     base = std::move(overlay);
     return;
   }
   if (base.fields.empty()) {
-    drop_nulls(overlay);
+    if (overlay_may_have_null) drop_nulls(overlay);
     base.fields = std::move(overlay.fields);
     return;
   }

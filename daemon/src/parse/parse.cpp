@@ -319,7 +319,30 @@ Value parse_text(std::string_view text, Format format, const std::string& displa
   return parse_buffer(text, text.size(), format, display_name, source, limits);
 }
 
-Value parse_file(const std::string& path, std::uint32_t source, const Limits& limits) {
+TextFacts scan_text(std::string_view text, Format format) {
+  const auto has = [&](std::string_view needle) {
+    return text.find(needle) != std::string_view::npos;
+  };
+  TextFacts f;
+  switch (format) {
+    case Format::kJson:
+      f.may_have_dollar = has("$") || has("\\u");
+      f.may_have_null = has("null");
+      break;
+    case Format::kToml:
+      f.may_have_dollar = has("$") || has("\\u") || has("\\U");
+      f.may_have_null = false;
+      break;
+    default:  // YAML: escapes, tags (!!binary) and implicit nulls
+      f.may_have_dollar = has("$") || has("\\") || has("!");
+      f.may_have_null = true;
+      break;
+  }
+  return f;
+}
+
+Value parse_file(const std::string& path, std::uint32_t source, const Limits& limits,
+                 TextFacts* facts) {
   const std::optional<Format> format = format_for_path(path);
   if (!format) {
     throw ConfigError(path, 0, 0, {},
@@ -371,6 +394,7 @@ Value parse_file(const std::string& path, std::uint32_t source, const Limits& li
     if (size > limits.max_file_size) too_large(size);
   }
   std::memset(buf.get() + size, 0, detail::kJsonPadding);
+  if (facts != nullptr) *facts = scan_text(std::string_view(buf.get(), size), *format);
   return parse_buffer(std::string_view(buf.get(), size), size + detail::kJsonPadding, *format, path,
                       source, limits);
 }

@@ -52,7 +52,22 @@ Value parse_text(std::string_view text, Format format, const std::string& displa
 // Reads `path` (at most limits.max_file_size bytes) and parses it by its
 // extension. Throws ConfigError for an unknown extension, an unreadable or
 // oversized file, and everything parse_text refuses.
-Value parse_file(const std::string& path, std::uint32_t source, const Limits& limits = {});
+// What one pass over a file's bytes (memchr speed) proves about the tree
+// parsed from it, so the stages after the parser can skip a walk of the
+// tree: each flag is false only when that is certain.
+struct TextFacts {
+  // Some string may hold a '$' (so a ${...} reference): the bytes hold a
+  // '$', or an escape that could spell one (JSON and TOML "\u", TOML
+  // "\U"; in YAML any backslash or tag, conservatively).
+  bool may_have_dollar = true;
+  // Some value may be null: JSON with "null" somewhere, YAML always (a
+  // null can be implicit); never TOML, which has no null.
+  bool may_have_null = true;
+};
+TextFacts scan_text(std::string_view text, Format format);
+
+Value parse_file(const std::string& path, std::uint32_t source, const Limits& limits = {},
+                 TextFacts* facts = nullptr);
 
 // Deep-merges `overlay` into `base` with JSON Merge Patch semantics
 // (RFC 7386): when both are objects they merge key by key, recursively; a
@@ -60,7 +75,9 @@ Value parse_file(const std::string& path, std::uint32_t source, const Limits& li
 // anything else (arrays and scalars included) replaces base's value whole.
 // Nulls inside objects the overlay adds are dropped too, so a null always
 // means "absent" whatever base held; nulls inside arrays are kept.
-void merge_into(Value& base, Value overlay);
+// `overlay_may_have_null` = false (TextFacts) skips looking for nulls to
+// drop when the overlay replaces base whole.
+void merge_into(Value& base, Value overlay, bool overlay_may_have_null = true);
 
 // Key paths as the snapshot index spells them: join_path("a", "b") is "a.b",
 // join_path("", "b") is "b"; index_path("servers", 2) is "servers[2]".

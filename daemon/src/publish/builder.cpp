@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "validate/validate.hpp"
+
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -122,7 +124,7 @@ SnapshotBuilder::SnapshotBuilder(const BuildInput& in) : in_(in) {
                     origin_of(*in_.root)});
   std::string path;
   path.reserve(format::kMaxKeyLength + 64);
-  lay_out(0, path, 0);
+  lay_out(0, path, 0, {});
   if (in_.previous != nullptr && !in_.previous->empty()) diff_against(*in_.previous);
 
   const std::uint64_t n = items_.size();
@@ -196,7 +198,25 @@ std::uint32_t SnapshotBuilder::intern(std::string_view s, bool name) {
   return off;
 }
 
-void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth) {
+bool SnapshotBuilder::sensitive_by_rule(const std::string& path, std::string_view rule_name) const {
+  if (in_.keys == nullptr || rule_name.empty()) return false;
+  if (is_sensitive_name(rule_name)) return true;
+  if (!in_.keys->uses_patterns()) return false;
+  // The schema's patterns generalise indices: "servers[2].token" is
+  // "servers[].token".
+  std::string pattern;
+  pattern.reserve(path.size());
+  bool in_index = false;
+  for (const char c : path) {
+    if (in_index && c != ']') continue;
+    in_index = c == '[';
+    pattern += c;
+  }
+  return in_.keys->is_sensitive(pattern, rule_name);
+}
+
+void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth,
+                              std::string_view rule_name) {
   const Value& v = *items_[i].value;
   const std::size_t count = child_count(v);
   if (v.type == Type::kString) {
@@ -234,7 +254,9 @@ void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth
       throw ConfigError("", c.origin.line, c.origin.column, path.substr(0, 64),
                         "key names must be non-empty and free of '.', '[' and ']'");
     }
-    const bool sensitive = sensitive_parent || (check_sensitive && in_.sensitive->count(path) != 0);
+    const bool sensitive = sensitive_parent ||
+                           (check_sensitive && in_.sensitive->count(path) != 0) ||
+                           sensitive_by_rule(path, array ? rule_name : name);
     items_.push_back({&c, name, 0, key_hash(path, 0), array ? kNone : intern(name, true),
                       format::node_bits(c.type, sensitive, i), origin_of(c)});
     path.resize(keep);
@@ -247,7 +269,7 @@ void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth
   // items_ may have grown (moved): index it, never hold a reference.
   for (std::uint32_t j = 0; j < count; ++j) {
     append_step(path, array, items_[first + j].name_text, j);
-    lay_out(first + j, path, depth + 1);
+    lay_out(first + j, path, depth + 1, array ? rule_name : items_[first + j].name_text);
     path.resize(keep);
   }
 }
@@ -340,8 +362,8 @@ void SnapshotBuilder::diff_against(const SegmentView& prev) {
             [](const KeyChange& a, const KeyChange& b) { return a.key < b.key; });
 }
 
-void SnapshotBuilder::write(std::span<std::byte> dst) const {
-  std::memset(dst.data(), 0, size_);
+void SnapshotBuilder::write(std::span<std::byte> dst, bool zeroed) const {
+  if (!zeroed) std::memset(dst.data(), 0, size_);
   auto* base = reinterpret_cast<unsigned char*>(dst.data());
   auto* h = reinterpret_cast<format::SegmentHeader*>(base);
   h->magic = format::kSegmentMagic;

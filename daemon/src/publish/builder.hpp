@@ -28,6 +28,8 @@
 
 namespace shmconf::daemon {
 
+class SensitiveKeys;  // validate/validate.hpp
+
 struct BuildInput {
   const Value* root = nullptr;  // must be an object
   const SourceList* sources = nullptr;
@@ -40,6 +42,9 @@ struct BuildInput {
   // Full key paths of sensitive values (SensitiveKeys::collect); their
   // nodes get format::kNodeSensitive. Null = none.
   const std::set<std::string>* sensitive = nullptr;
+  // Or the rule itself, applied in the layout walk (no set, no second walk
+  // of the tree): as SensitiveKeys::collect decides. Null = none.
+  const SensitiveKeys* keys = nullptr;
 };
 
 struct KeyChange {
@@ -59,8 +64,9 @@ class SnapshotBuilder {
 
   std::size_t size() const { return size_; }
   // Writes the whole segment, checksum last, into dst (dst.size() >= size();
-  // bytes past size() are left alone).
-  void write(std::span<std::byte> dst) const;
+  // bytes past size() are left alone). `zeroed`: dst is known to hold only
+  // zero bytes (a new object), so the gaps need no clearing.
+  void write(std::span<std::byte> dst, bool zeroed = false) const;
   // Leaf keys that differ from BuildInput::previous, sorted; empty without one.
   const std::vector<KeyChange>& changes() const { return changes_; }
   std::size_t key_count() const { return items_.size() - 1; }
@@ -96,7 +102,10 @@ class SnapshotBuilder {
   static std::unique_ptr<Scratch> take_scratch();
   static std::vector<std::unique_ptr<Scratch>>& spare_scratches();
 
-  void lay_out(std::uint32_t i, std::string& path, unsigned depth);
+  // `rule_name`: the name the sensitivity rule sees for node i (its own, or
+  // for an array element its array's).
+  void lay_out(std::uint32_t i, std::string& path, unsigned depth, std::string_view rule_name);
+  bool sensitive_by_rule(const std::string& path, std::string_view rule_name) const;
   std::uint32_t intern(std::string_view s, bool name);
   void diff_against(const SegmentView& prev);
 

@@ -98,18 +98,58 @@ std::uint64_t Publisher::allocate_id() {
 }
 
 std::shared_ptr<Segment> Publisher::create(const SnapshotBuilder& builder) {
+  if (spare_ && spare_->capacity() >= builder.size()) return create_in_spare(builder);
+  // Too small: give its pages back before allocating (a nearly full
+  // /dev/shm may have room for one but not both).
+  spare_.reset();
   for (int attempt = 0;; ++attempt) {
     const std::uint64_t id = allocate_id();
     const std::string name = segment_object_name(prefix_, ns_, id);
     try {
       ShmMapping rw = shm_create(name, builder.size(), access_);
-      builder.write({static_cast<std::byte*>(rw.data()), builder.size()});
+      builder.write({static_cast<std::byte*>(rw.data()), builder.size()}, /*zeroed=*/true);
     } catch (const std::system_error& e) {
       // An id left behind by a crashed daemon: take the next one.
       if (e.code() == std::errc::file_exists && attempt < 64) continue;
       throw;
     }
     return finish(id, builder.size());
+  }
+}
+
+std::shared_ptr<Segment> Publisher::create_in_spare(const SnapshotBuilder& builder) {
+  ShmUnnamed obj = std::move(*spare_);
+  spare_.reset();
+  // Written while nameless: no client can open it half-built.
+  builder.write({static_cast<std::byte*>(obj.data()), builder.size()}, /*zeroed=*/true);
+  for (int attempt = 0;; ++attempt) {
+    const std::uint64_t id = allocate_id();
+    try {
+      shm_link(obj, segment_object_name(prefix_, ns_, id), builder.size());
+    } catch (const std::system_error& e) {
+      if (e.code() == std::errc::file_exists && attempt < 64) continue;
+      throw;
+    }
+    return finish(id, builder.size());
+  }
+}
+
+void Publisher::prepare_spare(std::size_t live_size) noexcept {
+  constexpr std::size_t kMin = std::size_t{1} << 20;
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  if (live_size < kMin) {
+    spare_.reset();
+    return;
+  }
+  const std::size_t want = (live_size + live_size / 4 + kHuge - 1) / kHuge * kHuge;
+  // One that fits and is not more than twice what is needed stays.
+  if (spare_ && spare_->capacity() >= want && spare_->capacity() <= 2 * want) return;
+  spare_.reset();
+  try {
+    spare_ = shm_create_unnamed(want, access_);
+  } catch (const std::exception&) {
+    // /dev/shm full or no O_TMPFILE: the next create() allocates its own.
+    spare_.reset();
   }
 }
 

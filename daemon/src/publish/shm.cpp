@@ -14,6 +14,9 @@
 namespace shmconf::daemon {
 namespace {
 
+// Where glibc's shm_open() keeps its objects.
+constexpr const char* kShmDir = "/dev/shm";
+
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
 }
@@ -36,6 +39,51 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
+
+// Every page is allocated and mapped before the build writes a byte:
+// first-touch page faults are expensive in a VM (microseconds each, one per
+// 4 KiB page: over 11000 for a 45 MiB segment). `addr` maps all `size`
+// bytes of `fd` (already ftruncate()d: the size, no pages yet) read-write.
+// The order lets a tmpfs hand out 2 MiB pages where it may:
+//  1. MADV_HUGEPAGE. /dev/shm mounted huge=advise backs pages faulted
+//     through this mapping with huge pages (huge=always or within_size needs
+//     no advice; the default huge=never ignores it), and a huge page costs
+//     one fault and one page-table entry, not 512.
+//  2. MADV_POPULATE_WRITE (Linux 5.14): allocate and map every page in one
+//     system call, through the mapping, so they can be huge.
+//  3. posix_fallocate: allocates what step 2 did not, and is where a full
+//     /dev/shm shows as ENOSPC (step 2 only says EFAULT), rather than as a
+//     SIGBUS at the first write into a page that cannot be allocated.
+//  4. Without step 2 (an older kernel, or it stopped short): map again with
+//     MAP_POPULATE over the same addresses.
+// Returns 0 or the errno of the step that failed.
+int prefault(int fd, void* addr, std::size_t size) {
+  // A huge page needs 2 MiB of the object; smaller ones skip the call. An
+  // error (a kernel without transparent huge pages) changes nothing.
+  if (size >= (std::size_t{2} << 20)) ::madvise(addr, size, MADV_HUGEPAGE);
+  const bool populated = ::madvise(addr, size, MADV_POPULATE_WRITE) == 0;
+  if (int e = ::posix_fallocate(fd, 0, static_cast<off_t>(size)); e != 0) return e;
+  if (!populated && ::mmap(addr, size, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd, 0) == MAP_FAILED) {
+    return errno;
+  }
+  return 0;
+}
+
+// The umask may have narrowed the mode; the group is set before any data is
+// written, so no reader can see the object with the wrong access. Returns 0
+// or errno, with `what` naming the call.
+int set_access(int fd, const ShmAccess& access, const char** what) {
+  if (access.group && ::fchown(fd, static_cast<uid_t>(-1), *access.group) != 0) {
+    *what = "fchown";
+    return errno;
+  }
+  if (::fchmod(fd, access.mode) != 0) {
+    *what = "fchmod";
+    return errno;
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -63,45 +111,65 @@ ShmMapping shm_create(const std::string& name, std::size_t size, const ShmAccess
   Fd f;
   f.fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, access.mode);
   if (f.fd < 0) throw_errno("shm_open(" + name + ")");
-  // The umask may have narrowed the mode; the group is set before any data
-  // is written, so no reader can see the object with the wrong access.
-  if (access.group && ::fchown(f.fd, static_cast<uid_t>(-1), *access.group) != 0) {
-    unlink_and_throw(name, errno, "fchown");
-  }
-  if (::fchmod(f.fd, access.mode) != 0) unlink_and_throw(name, errno, "fchmod");
-  // Every page is allocated and mapped here, before the build writes a byte:
-  // first-touch page faults are expensive in a VM (microseconds each, one
-  // per 4 KiB page: over 11000 for a 45 MiB segment). The order lets a
-  // tmpfs hand out 2 MiB pages where it may:
-  //  1. ftruncate: the size, no pages yet.
-  //  2. mmap read-write; MADV_HUGEPAGE. /dev/shm mounted huge=advise backs
-  //     pages faulted through this mapping with huge pages (huge=always or
-  //     within_size needs no advice; the default huge=never ignores it), and
-  //     a huge page costs one fault and one page-table entry, not 512.
-  //  3. MADV_POPULATE_WRITE (Linux 5.14): allocate and map every page in one
-  //     system call, through the mapping, so they can be huge.
-  //  4. posix_fallocate: allocates what step 3 did not, and is where a full
-  //     /dev/shm shows as ENOSPC (step 3 only says EFAULT), rather than as a
-  //     SIGBUS at the first write into a page that cannot be allocated.
-  //  5. Without step 3 (an older kernel, or it stopped short): map again
-  //     with MAP_POPULATE over the same addresses.
-  // A published segment is never resized.
+  const char* what = "";
+  if (int e = set_access(f.fd, access, &what); e != 0) unlink_and_throw(name, e, what);
   if (::ftruncate(f.fd, static_cast<off_t>(size)) != 0) unlink_and_throw(name, errno, "ftruncate");
   void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, f.fd, 0);
   if (addr == MAP_FAILED) unlink_and_throw(name, errno, "mmap");
   ShmMapping map(addr, size);  // unmapped again if anything below throws
-  // A huge page needs 2 MiB of the object; smaller ones skip the call. An
-  // error (a kernel without transparent huge pages) changes nothing.
-  if (size >= (std::size_t{2} << 20)) ::madvise(addr, size, MADV_HUGEPAGE);
-  const bool populated = ::madvise(addr, size, MADV_POPULATE_WRITE) == 0;
-  if (int e = ::posix_fallocate(f.fd, 0, static_cast<off_t>(size)); e != 0) {
-    unlink_and_throw(name, e, "fallocate");
-  }
-  if (!populated && ::mmap(addr, size, PROT_READ | PROT_WRITE,
-                           MAP_SHARED | MAP_FIXED | MAP_POPULATE, f.fd, 0) == MAP_FAILED) {
-    unlink_and_throw(name, errno, "mmap");
-  }
+  if (int e = prefault(f.fd, addr, size); e != 0) unlink_and_throw(name, e, "fallocate");
   return map;
+}
+
+ShmUnnamed::ShmUnnamed(ShmUnnamed&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), map_(std::move(o.map_)) {}
+
+ShmUnnamed& ShmUnnamed::operator=(ShmUnnamed&& o) noexcept {
+  if (this != &o) {
+    map_ = std::move(o.map_);
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+ShmUnnamed::~ShmUnnamed() {
+  map_.reset();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::optional<ShmUnnamed> shm_create_unnamed(std::size_t capacity, const ShmAccess& access) {
+  Fd f;
+  f.fd = ::open(kShmDir, O_TMPFILE | O_RDWR | O_CLOEXEC, access.mode);
+  if (f.fd < 0) {
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == ENOENT || errno == EINVAL) {
+      return std::nullopt;
+    }
+    throw_errno(std::string("open(") + kShmDir + ", O_TMPFILE)");
+  }
+  const char* what = "";
+  if (int e = set_access(f.fd, access, &what); e != 0) {
+    throw std::system_error(e, std::generic_category(), what);
+  }
+  if (::ftruncate(f.fd, static_cast<off_t>(capacity)) != 0) throw_errno("ftruncate");
+  void* addr = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, f.fd, 0);
+  if (addr == MAP_FAILED) throw_errno("mmap");
+  ShmMapping map(addr, capacity);
+  if (int e = prefault(f.fd, addr, capacity); e != 0) {
+    throw std::system_error(e, std::generic_category(), "fallocate");
+  }
+  return ShmUnnamed(std::exchange(f.fd, -1), std::move(map));
+}
+
+void shm_link(const ShmUnnamed& obj, const std::string& name, std::size_t size) {
+  if (::ftruncate(obj.fd(), static_cast<off_t>(size)) != 0) throw_errno("ftruncate(" + name + ")");
+  // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc link of the
+  // descriptor does not.
+  const std::string from = "/proc/self/fd/" + std::to_string(obj.fd());
+  const std::string to = std::string(kShmDir) + name;
+  if (::linkat(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    throw_errno("linkat(" + name + ")");
+  }
 }
 
 std::optional<ShmMapping> shm_open_ours(const std::string& name, bool writable, std::size_t size) {

@@ -57,6 +57,34 @@ ShmMapping shm_create(const std::string& name, std::size_t size, const ShmAccess
 // Returns std::nullopt when it does not exist; throws AlarmError when it is
 // not ours, std::system_error on other failures. `size` = 0 maps the whole
 // object.
+// An object in /dev/shm that has no name yet (O_TMPFILE): sized, access
+// set and pre-faulted as shm_create does, mapped read-write. Nothing can
+// open it until shm_link names it; closing it frees it.
+class ShmUnnamed {
+ public:
+  ShmUnnamed() = default;
+  ShmUnnamed(int fd, ShmMapping map) : fd_(fd), map_(std::move(map)) {}
+  ShmUnnamed(ShmUnnamed&& o) noexcept;
+  ShmUnnamed& operator=(ShmUnnamed&& o) noexcept;
+  ~ShmUnnamed();
+  int fd() const { return fd_; }
+  void* data() const { return map_.data(); }
+  std::size_t capacity() const { return map_.size(); }
+
+ private:
+  int fd_ = -1;
+  ShmMapping map_;
+};
+
+// std::nullopt where /dev/shm offers no O_TMPFILE (then shm_create is the
+// only way); throws std::system_error otherwise (ENOSPC when it is full).
+std::optional<ShmUnnamed> shm_create_unnamed(std::size_t capacity, const ShmAccess& access);
+
+// Shrinks `obj` to `size` bytes (what was written) and gives it `name`,
+// which must not exist (std::system_error EEXIST otherwise: `obj` stays
+// usable for another name).
+void shm_link(const ShmUnnamed& obj, const std::string& name, std::size_t size);
+
 std::optional<ShmMapping> shm_open_ours(const std::string& name, bool writable,
                                         std::size_t size = 0);
 

@@ -67,10 +67,11 @@ bool tree_has_reference(const Value& v) {
   }
 }
 
-// Substitutes one parsed layer and merges it into both trees.
+// Substitutes one parsed layer and merges it into both trees. `facts` lets
+// a large file skip the walks for references and nulls.
 void merge_layer(LoadedSources& out, Value layer, const std::string& file,
-                 const SubstitutionContext& ctx) {
-  if (tree_has_reference(layer)) {
+                 const SubstitutionContext& ctx, const TextFacts& facts = {}) {
+  if (facts.may_have_dollar && tree_has_reference(layer)) {
     Value as_written = layer;
     try {
       substitute_tree(layer, file, ctx);
@@ -83,7 +84,7 @@ void merge_layer(LoadedSources& out, Value layer, const std::string& file,
     merge_into(*out.templates, layer);
   }
   trace_layer(out, layer);
-  merge_into(out.merged, std::move(layer));
+  merge_into(out.merged, std::move(layer), facts.may_have_null);
 }
 
 void load_file(const std::string& path, const ServiceOptions& opts, const SubstitutionContext& ctx,
@@ -91,14 +92,15 @@ void load_file(const std::string& path, const ServiceOptions& opts, const Substi
   const auto idx = static_cast<std::uint32_t>(out.names.size());
   out.names.push_back("file:" + path);
   Value layer;
+  TextFacts facts;
   try {
-    layer = parse_file(path, idx, opts.limits);
+    layer = parse_file(path, idx, opts.limits, &facts);
   } catch (const SourceError&) {
     throw;
   } catch (const ConfigError& e) {
     throw SourceError(classify(e), e);
   }
-  merge_layer(out, std::move(layer), path, ctx);
+  merge_layer(out, std::move(layer), path, ctx, facts);
 }
 
 // 1 directory, 0 missing, -1 something else (error in `why`).

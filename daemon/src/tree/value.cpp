@@ -158,6 +158,18 @@ ConfigError::ConfigError(std::string file, std::uint32_t line, std::uint32_t col
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
+  // Most strings need no escape: one branch-free pass (vectorised) tells,
+  // and they are appended whole.
+  unsigned char any = 0;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    any |= static_cast<unsigned char>((c < 0x20) | (c == '"') | (c == '\\'));
+  }
+  if (any == 0) {
+    out.append(s);
+    out += '"';
+    return;
+  }
   std::size_t run = 0;  // start of the pending run that needs no escaping
   for (std::size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);

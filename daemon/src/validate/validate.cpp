@@ -141,7 +141,8 @@ bool is_sensitive_name(std::string_view name) {
   std::size_t n = 0;
   for (auto it = name.rbegin(); it != name.rend() && n < sizeof buf; ++it) {
     if (*it == '_' || *it == '-') continue;
-    buf[sizeof buf - 1 - n++] = static_cast<char>(std::tolower(static_cast<unsigned char>(*it)));
+    const char c = *it;  // ASCII lowering: no locale call per letter
+    buf[sizeof buf - 1 - n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
   }
   const std::string_view tail(buf + sizeof buf - n, n);
   for (std::string_view p : kPatterns) {
