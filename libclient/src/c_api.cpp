@@ -1,4 +1,5 @@
 // The C ABI: the only extern "C" file. Thin wrappers over the C++ API.
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -41,6 +42,35 @@ int shmconf_open_prefix(const char* name, const char* prefix, shmconf_client** o
   shmconf::ClientOptions opts;
   if (prefix != nullptr) opts.prefix = prefix;
   auto r = shmconf::Client::try_open(name, opts);
+  if (!r) return code(r.error());
+  auto* c = new (std::nothrow) shmconf_client{std::move(*r)};
+  if (c == nullptr) return SHMCONF_E_NOMEM;
+  *out = c;
+  return 0;
+}
+
+int shmconf_open_with(const char* name, const shmconf_open_options* opts, shmconf_client** out) {
+  if (name == nullptr || out == nullptr) return SHMCONF_E_INVALID;
+  shmconf::ClientOptions o;
+  if (opts != nullptr) {
+    // Fields past the caller's size are left at their defaults; bytes past
+    // ours must be zero (copy_struct_from_user's rule, for the same reason).
+    const std::size_t size = opts->size;
+    if (size < sizeof(std::size_t)) return SHMCONF_E_INVALID;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(opts);
+    for (std::size_t i = sizeof(shmconf_open_options); i < size; ++i) {
+      if (bytes[i] != 0) return SHMCONF_E_INVALID;
+    }
+    auto has = [size](std::size_t offset, std::size_t len) { return size >= offset + len; };
+    if (has(offsetof(shmconf_open_options, prefix), sizeof opts->prefix) && opts->prefix) {
+      o.prefix = opts->prefix;
+    }
+    if (has(offsetof(shmconf_open_options, expected_owner), sizeof opts->expected_owner) &&
+        opts->check_owner != 0) {
+      o.expected_owner = static_cast<uid_t>(opts->expected_owner);
+    }
+  }
+  auto r = shmconf::Client::try_open(name, o);
   if (!r) return code(r.error());
   auto* c = new (std::nothrow) shmconf_client{std::move(*r)};
   if (c == nullptr) return SHMCONF_E_NOMEM;

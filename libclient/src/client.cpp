@@ -139,7 +139,9 @@ Result<std::unique_ptr<ClientImpl>> ClientImpl::attach(std::string_view ns,
     const int fd = ::shm_open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0) {
       if (errno == ENOENT) return Errc::kNoNamespace;
-      if (errno == EACCES) return Errc::kPermission;
+      // ELOOP: O_NOFOLLOW met a symbolic link at the name, which the daemon
+      // never creates (someone may be squatting the name).
+      if (errno == EACCES || errno == ELOOP) return Errc::kPermission;
       return Errc::kSystem;
     }
     struct stat st {};

@@ -16,8 +16,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
@@ -214,8 +216,10 @@ struct Process {
 
 // fork(), then in the child: die with the parent, stdin from /dev/null,
 // stdout and stderr to `out` and `err`, execve(argv, env).
+// With `ns_fd` >= 0 the child first joins that namespace (setns), e.g. a
+// user namespace with its own inotify limits.
 inline Process spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                     int out, int err) {
+                     int out, int err, int ns_fd = -1) {
   std::vector<char*> av, ev;
   for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
   av.push_back(nullptr);
@@ -229,6 +233,7 @@ inline Process spawn(const std::vector<std::string>& argv, const std::vector<std
     // Async-signal-safe calls only until execve.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
+    if (ns_fd >= 0 && ::setns(ns_fd, 0) != 0) ::_exit(126);
     ::dup2(devnull.get(), 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
@@ -258,6 +263,14 @@ inline std::vector<std::string> child_env(const std::vector<std::string>& extra)
   }
   env.insert(env.end(), extra.begin(), extra.end());
   return env;
+}
+
+// Becomes `uid`/`gid` with exactly `groups` as supplementary groups, for
+// good (real, effective and saved ids): a forked child acting as another
+// user. Needs root; false (errno set) when refused.
+inline bool become_user(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) {
+  return ::setgroups(groups.size(), groups.data()) == 0 && ::setresgid(gid, gid, gid) == 0 &&
+         ::setresuid(uid, uid, uid) == 0;
 }
 
 // A forked (not exec'd) child running test code: commands go to it through
@@ -445,7 +458,8 @@ class MultiProcessTest : public ::testing::Test {
     const std::string log = path("shmconfd." + std::to_string(procs_.size()) + ".log");
     Fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!out) throw std::runtime_error("cannot create " + log);
-    procs_.push_back(spawn(argv, child_env({"SHMCONF_PREFIX=" + prefix_}), out.get(), out.get()));
+    procs_.push_back(
+        spawn(argv, child_env({"SHMCONF_PREFIX=" + prefix_}), out.get(), out.get(), daemon_ns_fd_));
     procs_.back().log = log;
     return procs_.back();
   }
@@ -519,6 +533,21 @@ class MultiProcessTest : public ::testing::Test {
   CtlResult ctl_raw(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {SHMCONFCTL_BIN};
     argv.insert(argv.end(), args.begin(), args.end());
+    return run_captured(argv);
+  }
+
+  // ctl(args) run through `wrapper` (e.g. setpriv with another uid).
+  CtlResult ctl_via(const std::vector<std::string>& wrapper, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = wrapper;
+    for (const char* a : {SHMCONFCTL_BIN, "--name"}) argv.emplace_back(a);
+    argv.insert(argv.end(), {ns_, "--prefix", prefix_, "--socket", socket_});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_captured(argv);
+  }
+
+  // Runs argv (argv[0] a path) with its stdout and stderr captured.
+  CtlResult run_captured(const std::vector<std::string>& argv) {
+    const std::vector<std::string>& args = argv;
     auto [out_r, out_w] = make_pipe();
     auto [err_r, err_w] = make_pipe();
     Process p = spawn(argv, child_env({"SHMCONF_PREFIX=" + prefix_}), out_w.get(), err_w.get());
@@ -641,6 +670,7 @@ class MultiProcessTest : public ::testing::Test {
   std::string state_dir_;  // empty: the daemon runs without a state directory
   std::string audit_log_;
   std::vector<std::string> sources_;  // names in dir_, in priority order
+  int daemon_ns_fd_ = -1;             // >= 0: daemons start in this namespace (setns)
   std::deque<Process> procs_;         // daemons (stable references)
   std::deque<ForkedChild> children_;  // forked test children
 };

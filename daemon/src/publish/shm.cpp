@@ -182,6 +182,11 @@ std::optional<ShmMapping> shm_open_ours(const std::string& name, bool writable, 
                        " exists but is not accessible to this daemon: someone may be squatting "
                        "the name; refusing to use it");
     }
+    if (errno == ELOOP) {
+      throw AlarmError("/dev/shm" + name +
+                       " is a symbolic link, which this daemon never creates: someone may be "
+                       "squatting the name; refusing to use it");
+    }
     throw_errno("shm_open(" + name + ")");
   }
   struct stat st {};

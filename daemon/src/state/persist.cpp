@@ -146,53 +146,82 @@ std::optional<double> StateWriter::flush(std::vector<RetainedVersion>& versions,
                                          const std::function<nlohmann::json()>& document) noexcept {
   if (!pending()) return std::nullopt;
   const auto t0 = std::chrono::steady_clock::now();
+  // Whatever fails stays pending and is tried again at the next flush (the
+  // loop calls it after every event and at least every poll interval), so a
+  // full or read-only state directory catches up once it is writable again.
+  std::string error;
   try {
     if (store_.enabled()) {
-      for (std::uint64_t v : dropped_) store_.remove_segment(v);
+      std::vector<std::uint64_t> still_dropped;
+      for (std::uint64_t v : dropped_) {
+        try {
+          store_.remove_segment(v);
+        } catch (const std::exception& e) {
+          still_dropped.push_back(v);
+          if (error.empty()) error = e.what();
+        }
+      }
+      dropped_ = std::move(still_dropped);
       for (RetainedVersion& r : versions) {
-        if (!r.persisted) save(r);
+        if (r.persisted) continue;
+        try {
+          save(r);
+        } catch (const std::exception& e) {
+          if (error.empty())
+            error = "cannot save version " + std::to_string(r.version) + ": " + e.what();
+        }
       }
       try {
         store_.save(document());
       } catch (const std::exception& e) {
         // The publish already happened; losing state.json loses history, not
-        // the live config. Say so loudly.
-        spdlog::error("state directory {}: cannot save state: {}", store_.dir(), e.what());
+        // the live config.
+        if (error.empty()) error = std::string("cannot save state: ") + e.what();
       }
+    } else {
+      for (RetainedVersion& r : versions) r.persisted = true;
+      dropped_.clear();
     }
-    for (RetainedVersion& r : versions) r.persisted = true;
   } catch (const std::exception& e) {
-    spdlog::error("state directory {}: {}", store_.dir(), e.what());
+    if (error.empty()) error = e.what();
   } catch (...) {
-    spdlog::error("state directory {}: unknown error", store_.dir());
+    if (error.empty()) error = "unknown error";
   }
-  dropped_.clear();
-  dirty_ = false;
+  dirty_ = !error.empty();
+  if (!error.empty()) {
+    // Once per outage, not once per retry.
+    if (failures_++ == 0) {
+      spdlog::error(
+          "state directory {}: {}; the live version is unaffected, the state is written again "
+          "when the directory is writable",
+          store_.dir(), error);
+    }
+  } else if (failures_ > 0) {
+    spdlog::info("state directory {}: state written again after {} failed attempt(s)", store_.dir(),
+                 failures_);
+    failures_ = 0;
+  }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Throws when a file cannot be written; r stays unpersisted for a retry.
 void StateWriter::save(RetainedVersion& r) const {
-  try {
-    if (r.pending_template) {
-      // The snapshot as written (references unresolved), never these bytes.
-      const RetainedVersion::PendingTemplate& t = *r.pending_template;
-      BuildInput in;
-      in.root = &t.tree;
-      in.sources = &t.names;
-      in.version = r.version;
-      in.publish_time_ns = r.time_ns;
-      in.content_hash = r.content_hash;
-      in.trigger = r.trigger;
-      in.previous = t.previous ? &t.previous->view : nullptr;
-      in.sensitive = &t.sensitive;
-      store_.save_template_segment(r.version, build_segment(in));
-    } else if (r.substituted.empty()) {
-      store_.save_segment(r.version, std::span(static_cast<const std::byte*>(r.segment->map.data()),
-                                               r.segment->size()));
-    }
-  } catch (const std::exception& e) {
-    spdlog::error("state directory {}: cannot save version {}: {}", store_.dir(), r.version,
-                  e.what());
+  if (r.pending_template) {
+    // The snapshot as written (references unresolved), never these bytes.
+    const RetainedVersion::PendingTemplate& t = *r.pending_template;
+    BuildInput in;
+    in.root = &t.tree;
+    in.sources = &t.names;
+    in.version = r.version;
+    in.publish_time_ns = r.time_ns;
+    in.content_hash = r.content_hash;
+    in.trigger = r.trigger;
+    in.previous = t.previous ? &t.previous->view : nullptr;
+    in.sensitive = &t.sensitive;
+    store_.save_template_segment(r.version, build_segment(in));
+  } else if (r.substituted.empty()) {
+    store_.save_segment(r.version, std::span(static_cast<const std::byte*>(r.segment->map.data()),
+                                             r.segment->size()));
   }
   r.pending_template.reset();
   r.persisted = true;

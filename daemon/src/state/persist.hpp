@@ -74,6 +74,8 @@ class StateWriter {
   const StateStore& store() const { return store_; }
   bool enabled() const { return store_.enabled(); }
 
+  // Flushes that failed in a row; 0 when the last one wrote everything.
+  std::uint64_t failures() const { return failures_; }
   // state.json must be written again.
   void mark_dirty() { dirty_ = true; }
   // A version left the retained set: its files go at the next flush.
@@ -94,7 +96,8 @@ class StateWriter {
   // Removes the files of dropped versions, saves every version not yet
   // persisted (its template segment when its strings were substituted),
   // then writes `document()` as state.json. Returns the seconds it took, or
-  // nothing when nothing was pending. Never throws: errors are logged.
+  // nothing when nothing was pending. Never throws: the first error of an
+  // outage is logged, and what failed stays pending for the next flush.
   std::optional<double> flush(std::vector<RetainedVersion>& versions,
                               const std::function<nlohmann::json()>& document) noexcept;
 
@@ -104,6 +107,7 @@ class StateWriter {
   StateStore store_;
   bool dirty_ = false;
   std::vector<std::uint64_t> dropped_;
+  std::uint64_t failures_ = 0;  // flushes failed in a row (logged once)
 };
 
 }  // namespace shmconf::daemon

@@ -233,6 +233,8 @@ bool FileWatcher::apply_watches(const Scan& s) {
   std::map<std::string, int> dir_wd;
   std::unordered_map<int, Interest> wd_interest;
   bool vanished = false;
+  std::string failed_dir;
+  int failed_errno = 0;
   for (const auto& [dir, interest] : s.dirs) {
     // Re-adding an existing watch returns its descriptor; a directory replaced by a new
     // inode at the same path gets a new one, and the old one is dropped below.
@@ -242,6 +244,10 @@ bool FileWatcher::apply_watches(const Scan& s) {
         vanished = true;
       } else {
         ++stats_.watch_failures;  // ENOSPC (watch limit), EACCES: the poll scan covers it
+        if (failed_dir.empty()) {
+          failed_dir = dir;
+          failed_errno = errno;
+        }
       }
       continue;
     }
@@ -260,6 +266,29 @@ bool FileWatcher::apply_watches(const Scan& s) {
   // A writer in a directory no longer watched writes something no source leads to now.
   std::erase_if(writing_, [&](const auto& w) { return !wd_interest_.contains(w.first.first); });
   stats_.watches = dir_wd_.size();
+  // Said once when watching starts to fail and once when it works again: the
+  // stat() scan every poll_interval stands in meanwhile, and retries.
+  if (!failed_dir.empty() && !watch_degraded_) {
+    ops::log_warn(
+        failed_errno == ENOSPC
+            ? "cannot watch a source directory: inotify watch limit reached "
+              "(fs.inotify.max_user_watches); changes are found by the stat() scan until a watch "
+              "can be added"
+            : "cannot watch a source directory; changes are found by the stat() scan until a "
+              "watch can be added",
+        {{"namespace", opts_.name},
+         {"directory", failed_dir},
+         {"error", std::strerror(failed_errno)},
+         {"poll_ms",
+          (opts_.poll_interval.count() > 0 ? opts_.poll_interval : kDegradedPoll).count()}});
+  } else if (failed_dir.empty() && watch_degraded_) {
+    ops::log_info("source directories watched again",
+                  {{"namespace", opts_.name}, {"watches", stats_.watches}});
+  }
+  if (!failed_dir.empty() && !watch_degraded_ && opts_.poll_interval.count() == 0) {
+    next_poll_ = Clock::now() + kDegradedPoll;  // the scan was off: start it now
+  }
+  watch_degraded_ = !failed_dir.empty();
   return !vanished;
 }
 
@@ -391,14 +420,14 @@ std::optional<FileWatcher::Clock::time_point> FileWatcher::deadline() const {
     d = std::min(last_event_ + opts_.debounce,
                  burst_start_ + opts_.debounce * (kMaxSettleRounds + 1));
   }
-  if (opts_.poll_interval.count() > 0) d = d ? std::min(*d, next_poll_) : next_poll_;
+  if (poll_period().count() > 0) d = d ? std::min(*d, next_poll_) : next_poll_;
   return d;
 }
 
 bool FileWatcher::tick(Clock::time_point now) {
-  if (opts_.poll_interval.count() > 0 && now >= next_poll_) {
-    next_poll_ = now + opts_.poll_interval;  // from now: a stalled loop must not catch up
-    auto sigs = rescan_and_watch();          // also retries watches that failed before
+  if (poll_period().count() > 0 && now >= next_poll_) {
+    next_poll_ = now + poll_period();  // from now: a stalled loop must not catch up
+    auto sigs = rescan_and_watch();    // also retries watches that failed before
     if (sigs != poll_base_) {
       poll_base_ = sigs;
       if (!pending_) {

@@ -155,6 +155,14 @@ class FileWatcher {
   // Adds the watches `s` needs and removes the ones it no longer needs. Returns false if a
   // directory vanished in between (the caller rescans).
   bool apply_watches(const Scan& s);
+  bool watch_degraded_ = false;  // a directory could not be watched at the last scan
+  // The stat() scan's period while a directory cannot be watched, when the
+  // options turned the scan off.
+  static constexpr std::chrono::milliseconds kDegradedPoll{2000};
+  std::chrono::milliseconds poll_period() const {
+    if (opts_.poll_interval.count() > 0 || !watch_degraded_) return opts_.poll_interval;
+    return kDegradedPoll;
+  }
   void begin_or_extend_burst(Clock::time_point now, std::vector<Signature> signatures);
   // Tracks in-place writers from one relevant event of `name` in the directory of `wd`.
   void note_writer(int wd, std::string_view name, std::uint32_t mask, Clock::time_point now);

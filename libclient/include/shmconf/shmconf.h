@@ -64,6 +64,27 @@ typedef struct shmconf_snapshot shmconf_snapshot;
 SHMCONF_API int shmconf_open(const char *name, shmconf_client **out);
 /* The same with an explicit object-name prefix (NULL or "" = default). */
 SHMCONF_API int shmconf_open_prefix(const char *name, const char *prefix, shmconf_client **out);
+/* Attach options, for shmconf_open_with. Extensible without breaking the ABI:
+ * `size` holds sizeof(shmconf_open_options) as the caller was compiled, the
+ * library reads only the fields that fit in it (later fields take their
+ * defaults), and refuses with SHMCONF_E_INVALID a larger struct whose
+ * extra bytes are not all zero (an option this library does not know).
+ * Start from SHMCONF_OPEN_OPTIONS_INIT, then set fields by name. */
+typedef struct shmconf_open_options {
+  size_t size;             /* sizeof(shmconf_open_options); required */
+  const char *prefix;      /* object-name prefix; NULL or "" = default */
+  int check_owner;         /* non-zero: the control block and every segment
+                              must be owned by expected_owner (the daemon's
+                              uid); refuses a name squatted by another user */
+  uint32_t expected_owner; /* a uid; read only when check_owner is set */
+} shmconf_open_options;
+#define SHMCONF_OPEN_OPTIONS_INIT \
+  { sizeof(shmconf_open_options), NULL, 0, 0 }
+
+/* Attach with options (NULL = all defaults). SHMCONF_E_PERMISSION when
+ * check_owner is set and an object has another owner. */
+SHMCONF_API int shmconf_open_with(const char *name, const shmconf_open_options *opts,
+                                  shmconf_client **out);
 SHMCONF_API void shmconf_close(shmconf_client *c);
 /* Version of the newest snapshot; 0 when nothing is published. */
 SHMCONF_API uint64_t shmconf_version(shmconf_client *c);
