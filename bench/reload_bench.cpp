@@ -817,6 +817,16 @@ void BM_ReloadStages(benchmark::State& state) {
   state.counters["keys"] = live ? live->view.node_count() - 1.0 : 0;
   state.counters["canonical_json_bytes"] = canonical;
   state.counters["segment_per_json"] = live ? static_cast<double>(live->size()) / canonical : 0;
+  if (live) {
+    // Where the segment's bytes go (docs/FORMAT.md sections), per key.
+    const auto& h = live->view.header();
+    const double keys = live->view.node_count() - 1.0;
+    state.counters["B_per_key_nodes"] = (h.origins_off - h.nodes_off) / keys;
+    state.counters["B_per_key_origins"] = (h.index_off - h.origins_off) / keys;
+    state.counters["B_per_key_index"] = (h.meta_off - h.index_off) / keys;
+    state.counters["B_per_key_pool"] = h.strings_size / keys;
+    state.counters["json_B_per_key"] = canonical / keys;
+  }
   state.counters["parse_ms"] = parse.pct(0.5) * 1e3;
   state.counters["merge_ms"] = merge.pct(0.5) * 1e3;
   state.counters["hash_ms"] = hash.pct(0.5) * 1e3;
