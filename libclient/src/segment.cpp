@@ -205,9 +205,9 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
   std::uint64_t used = 0;
   for (std::uint32_t i = 0; i < h->index_capacity; ++i) {
     const IndexSlot& s = slots[i];
-    if (s.tag == 0) continue;
+    if (s.empty()) continue;
     ++used;
-    if (s.node == 0 || s.node >= h->node_count) {
+    if (s.node() == 0 || s.node() >= h->node_count) {
       return refuse(why, Errc::kCorrupt, "index slot %u: node out of range", i);
     }
   }
@@ -382,9 +382,9 @@ inline const IndexSlot* probe(const IndexSlot* slots, std::uint32_t cap, std::ui
   std::uint32_t i = format::home_slot(hash, cap);
   const std::uint32_t tag = format::slot_tag(hash);
   for (std::uint32_t probes = 0; probes < cap; ++probes) {
-    const IndexSlot& s = slots[i];
-    if (s.tag == tag && match(s.node)) return &s;
-    if (s.tag == 0) return nullptr;
+    const IndexSlot s = slots[i];
+    if (s.empty()) return nullptr;
+    if (s.tag() == tag && match(s.node())) return &slots[i];
     if (++i == cap) i = 0;
   }
   return nullptr;
@@ -399,7 +399,7 @@ const format::Node* SegmentView::find(std::string_view key) const noexcept {
 const format::Node* SegmentView::find(std::string_view key, std::uint64_t hash) const noexcept {
   const IndexSlot* s = probe(slots_, hdr_->index_capacity, hash,
                              [&](std::uint32_t node) { return matches(key, node); });
-  return s == nullptr ? nullptr : &nodes_[s->node];
+  return s == nullptr ? nullptr : &nodes_[s->node()];
 }
 
 std::span<const format::Node> SegmentView::children(const format::Node& n) const noexcept {

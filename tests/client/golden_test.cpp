@@ -1,7 +1,7 @@
 // tests/client/golden_test.cpp — a committed segment, so that any change to
 // the bytes the builder writes (a format change) fails a test.
 //
-// tests/data/golden/example-v2.seg is built from tests/data/golden/example.json
+// tests/data/golden/example-v3.seg is built from tests/data/golden/example.json
 // with version 7, publish_time_ns 1700000000000000000, trigger "golden",
 // sources {"file:example.json"} and no previous version. The tests decode
 // it field by field with a decoder written from docs/FORMAT.md alone (byte
@@ -9,9 +9,10 @@
 // SegmentView agrees with that decoder, and rebuild it from the JSON and
 // compare byte for byte.
 //
-// tests/data/golden/example-v1.seg is the same content as the version 1
-// builder wrote it. It is never regenerated: it is the v1 segment a v2
-// reader must refuse with Errc::kVersion (hostile_segment_test.cpp).
+// tests/data/golden/example-v1.seg and example-v2.seg are the same content
+// as the version 1 and 2 builders wrote it. They are never regenerated:
+// they are the older segments a v3 reader must refuse with Errc::kVersion
+// (hostile_segment_test.cpp).
 //
 // A deliberate format change bumps format::kFormatVersion (and FORMAT.md);
 // then regenerate the file and commit it with the change:
@@ -51,7 +52,7 @@ constexpr std::uint64_t kGoldenVersion = 7;
 constexpr std::uint64_t kGoldenTime = 1'700'000'000'000'000'000ull;
 // FORMAT.md §10 gives this number so that a reader in another language can
 // hard-code it; format.hpp computes it. They must agree.
-constexpr std::uint32_t kDocumentedLayoutSignature = 0x10046528u;
+constexpr std::uint32_t kDocumentedLayoutSignature = 0x3b55ba98u;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -82,7 +83,7 @@ std::vector<std::byte> build_golden() {
 // The committed bytes, in 8-byte aligned storage. With
 // SHMCONF_REGENERATE_GOLDEN=1 the file is rewritten first.
 std::vector<std::byte> golden_bytes() {
-  const std::string path = test::data_path("golden/example-v2.seg");
+  const std::string path = test::data_path("golden/example-v3.seg");
   if (const char* env = std::getenv("SHMCONF_REGENERATE_GOLDEN"); env && std::string(env) == "1") {
     static const bool written = [&] {
       const auto bytes = build_golden();
@@ -231,7 +232,7 @@ class Golden : public ::testing::Test {
  protected:
   void SetUp() override {
     bytes_ = golden_bytes();
-    ASSERT_FALSE(bytes_.empty()) << "missing tests/data/golden/example-v2.seg";
+    ASSERT_FALSE(bytes_.empty()) << "missing tests/data/golden/example-v3.seg";
     SegmentError why;
     ASSERT_EQ(SegmentView::open(bytes_.data(), bytes_.size(), 0, &view_, &why), Errc::kOk)
         << why.message;
@@ -255,7 +256,7 @@ TEST_F(Golden, Header_EveryFieldAtItsDocumentedOffset) {
   const std::uint32_t n = 40;  // example.json has 39 values besides the root
   EXPECT_EQ(h.magic, 0x01474553434D4853ull);
   EXPECT_EQ(raw_->r.str(0, 8), std::string("SHMCSEG\x01", 8));
-  EXPECT_EQ(h.format_version, 2u);
+  EXPECT_EQ(h.format_version, 3u);
   EXPECT_EQ(h.layout_signature, kDocumentedLayoutSignature);
   EXPECT_EQ(h.header_size, 128u);
   EXPECT_EQ(h.flags, 0u);
@@ -275,7 +276,7 @@ TEST_F(Golden, Header_EveryFieldAtItsDocumentedOffset) {
   EXPECT_EQ(h.nodes_off, 128u);
   EXPECT_EQ(h.origins_off, h.nodes_off + 16 * n);
   EXPECT_EQ(h.index_off, h.origins_off + 8 * n);
-  EXPECT_EQ(h.meta_off, h.index_off + (8 * h.index_capacity + 7) / 8 * 8);
+  EXPECT_EQ(h.meta_off, h.index_off + (4 * h.index_capacity + 7) / 8 * 8);
   EXPECT_EQ(h.meta_size, 32u + 8u);  // MetaHeader, one StrRef, no ChangedKey
   EXPECT_EQ(h.strings_off, h.meta_off + h.meta_size);
   EXPECT_EQ(h.strings_size % 8, 0u);
@@ -304,7 +305,7 @@ TEST_F(Golden, Header_StructMirrorsDocumentedOffsets) {
   EXPECT_EQ(s.meta_off, h.meta_off);
   EXPECT_EQ(s.meta_size, h.meta_size);
   EXPECT_EQ(s.origins_off, h.origins_off);
-  EXPECT_EQ(format::kFormatVersion, 2u);
+  EXPECT_EQ(format::kFormatVersion, 3u);
   EXPECT_EQ(format::kLayoutSignature, kDocumentedLayoutSignature);
 }
 
@@ -458,29 +459,23 @@ TEST_F(Golden, Scalars_PayloadsDecoded) {
 TEST_F(Golden, Slots_TagHomeAndProbeRunPerFormatMd) {
   const RawHeader& h = raw_->h;
   const std::uint32_t cap = h.index_capacity;
-  std::vector<std::uint32_t> tags(cap), node_of(cap);
-  for (std::uint32_t s = 0; s < cap; ++s) {
-    tags[s] = raw_->r.u32(h.index_off + 8ull * s);
-    node_of[s] = raw_->r.u32(h.index_off + 8ull * s + 4);
-    if (tags[s] == 0) {
-      EXPECT_EQ(node_of[s], 0u) << "empty slot " << s;
-    }
-  }
+  // §5.3: one u32 word per slot; 0 = empty, else node (low 25 bits) and tag
+  // (high 7 bits).
+  std::vector<std::uint32_t> words(cap);
+  for (std::uint32_t s = 0; s < cap; ++s) words[s] = raw_->r.u32(h.index_off + 4ull * s);
   std::set<std::uint32_t> seen;
   for (std::uint32_t s = 0; s < cap; ++s) {
-    if (tags[s] == 0) continue;
-    const std::uint32_t i = node_of[s];
+    if (words[s] == 0) continue;
+    const std::uint32_t i = words[s] & 0x1FFFFFFu;
     ASSERT_GE(i, 1u);
     ASSERT_LT(i, h.node_count);
     EXPECT_TRUE(seen.insert(i).second) << "node " << i << " has two slots";
     const std::string& key = raw_->nodes[i].key;
-    // §5.2: XXH3-64 of the path with hash_seed, 0 read as 1; tag = low 32
-    // bits, 0 read as 1.
+    // §5.2: XXH3-64 of the path with hash_seed, 0 read as 1; tag = its low
+    // 7 bits.
     std::uint64_t hash = XXH3_64bits_withSeed(key.data(), key.size(), h.hash_seed);
     if (hash == 0) hash = 1;
-    const std::uint32_t tag =
-        static_cast<std::uint32_t>(hash) == 0 ? 1u : static_cast<std::uint32_t>(hash);
-    EXPECT_EQ(tags[s], tag) << key;
+    EXPECT_EQ(words[s] >> 25, static_cast<std::uint32_t>(hash) & 0x7Fu) << key;
     EXPECT_EQ(hash, key_hash(key, 0)) << key;
     // §5.3: home = high 64 bits of hash * capacity, then linear probing:
     // every slot from home up to this one is taken.
@@ -488,7 +483,7 @@ TEST_F(Golden, Slots_TagHomeAndProbeRunPerFormatMd) {
         static_cast<std::uint32_t>((static_cast<unsigned __int128>(hash) * cap) >> 64);
     EXPECT_EQ(home, format::home_slot(hash, cap));
     for (std::uint32_t j = home; j != s; j = (j + 1) % cap) {
-      EXPECT_NE(tags[j], 0u) << key << ": empty slot " << j << " before its slot " << s;
+      EXPECT_NE(words[j], 0u) << key << ": empty slot " << j << " before its slot " << s;
     }
   }
   EXPECT_EQ(seen.size(), h.node_count - 1u);  // every node but the root
@@ -660,19 +655,18 @@ TEST(GoldenFormatDoc, WorkedExample_IsTheDumpInFormatMd) {
   const std::vector<std::byte> bytes = test::build(root, o);
   // xxd -p -c 16 of the segment.
   const char* const kDump[] = {
-      "53484d43534547010200000028650410", "80000000000000009001000000000000",
-      "3a62b11df120dde30100000000000000", "00002a36fe9c9717edcf6ae6f9373e28",
-      "050000000600000080000000f8000000", "50010000400000002801000028000000",
+      "53484d43534547010300000098ba553b", "80000000000000007801000000000000",
+      "12f55c6379d43d370100000000000000", "00002a36fe9c9717edcf6ae6f9373e28",
+      "050000000600000080000000f8000000", "38010000400000001001000028000000",
       "00000000000000000000000000000000", "d0000000000000000000000000000000",
-      "01000000020000000000000006000000", "03000000020000005201000006000000",
-      "01000000000000005701000001000000", "68010000010000005c01000014000000",
-      "38150000000000006301000012000000", "01000000010000000100000007000000",
-      "0100000025000000010000001b000000", "010000000f000000ad58884303000000",
-      "295ab4fc040000000000000000000000", "0000000000000000eff453b902000000",
-      "e99f3fa7010000000100000048010000", "00000000500100008101000007000000",
-      "00000000000000006a01000016000000", "020064620002006f6e000400686f7374",
-      "000400706f727400780066696c653a2f", "6574632f6170702f6170702e6a736f6e",
-      "00737461727475700000000000000000",
+      "01000000020000000000000006000000", "03000000020000003a01000006000000",
+      "01000000000000003f01000001000000", "50010000010000004401000014000000",
+      "38150000000000004b01000012000000", "01000000010000000100000007000000",
+      "0100000025000000010000001b000000", "010000000f0000000300005a04000052",
+      "0000000000000000020000de010000d2", "01000000300100000000000038010000",
+      "69010000070000000000000000000000", "5201000016000000020064620002006f",
+      "6e000400686f7374000400706f727400", "780066696c653a2f6574632f6170702f",
+      "6170702e6a736f6e0073746172747570", "0000000000000000",
   };
   std::string want;
   for (const char* line : kDump) want += line;
@@ -685,8 +679,8 @@ TEST(GoldenFormatDoc, WorkedExample_IsTheDumpInFormatMd) {
   EXPECT_EQ(got, want) << "update FORMAT.md §12 (and this dump) if the format changed";
   SegmentView v;
   ASSERT_EQ(SegmentView::open(bytes.data(), bytes.size(), 0, &v), Errc::kOk);
-  EXPECT_EQ(bytes.size(), 400u);
-  EXPECT_EQ(v.header().checksum, 0xe3dd20f11db1623aull);
+  EXPECT_EQ(bytes.size(), 376u);
+  EXPECT_EQ(v.header().checksum, 0x373dd479635cf512ull);
   EXPECT_EQ(v.header().content_hash, 0x283e37f9e66acfedull);
   EXPECT_EQ(v.header().content_hash, daemon::content_hash(root));
 }

@@ -107,7 +107,7 @@ class HostileSegment : public ::testing::Test {
     const std::uint32_t n = node_of(key);
     const auto slots = good_view_.slots();
     for (std::uint32_t s = 0; s < slots.size(); ++s) {
-      if (slots[s].tag != 0 && slots[s].node == n) return s;
+      if (!slots[s].empty() && slots[s].node() == n) return s;
     }
     ADD_FAILURE() << "no slot for " << key;
     return 0;
@@ -285,6 +285,22 @@ TEST_F(HostileSegment, CommittedV1Segment_RefusedVersion) {
   EXPECT_EQ(SegmentView::open(v1.data(), sizeof(SegmentHeader), 0, &v), Errc::kVersion);
 }
 
+TEST_F(HostileSegment, CommittedV2Segment_RefusedVersion) {
+  // The golden segment as the version 2 builder wrote it (8-byte slots).
+  const std::vector<std::byte> v2 = read_bytes(test::data_path("golden/example-v2.seg"));
+  ASSERT_GE(v2.size(), sizeof(SegmentHeader));
+  const auto& h = *reinterpret_cast<const SegmentHeader*>(v2.data());
+  ASSERT_EQ(h.magic, format::kSegmentMagic);
+  ASSERT_EQ(h.format_version, 2u);
+  ASSERT_NE(h.layout_signature, format::kLayoutSignature);
+  SegmentView v;
+  SegmentError why;
+  EXPECT_EQ(SegmentView::open(v2.data(), v2.size(), 0, &v, &why), Errc::kVersion);
+  EXPECT_TRUE(v.empty());
+  EXPECT_NE(std::string(why.message).find("format version 2"), std::string::npos) << why.message;
+  EXPECT_EQ(SegmentView::open(v2.data(), sizeof(SegmentHeader), 0, &v), Errc::kVersion);
+}
+
 TEST_F(HostileSegment, V1ShapedHeader_RefusedVersion) {
   // A v2 segment relabelled version 1, with v1's layout signature and v1's
   // reserved words where origins_off now is: refused before any of it.
@@ -296,7 +312,7 @@ TEST_F(HostileSegment, V1ShapedHeader_RefusedVersion) {
 }
 
 TEST_F(HostileSegment, FutureFormatVersion_RefusedVersion) {
-  for (std::uint32_t version : {3u, 0x100u, 0xFFFFFFFFu, 0u}) {
+  for (std::uint32_t version : {4u, 0x100u, 0xFFFFFFFFu, 0u}) {
     bytes_ = good_;
     hdr().format_version = version;
     rechecksum();
@@ -304,7 +320,7 @@ TEST_F(HostileSegment, FutureFormatVersion_RefusedVersion) {
   }
 }
 
-TEST_F(HostileSegment, V2VersionWithV1Signature_RefusedVersion) {
+TEST_F(HostileSegment, V3VersionWithV1Signature_RefusedVersion) {
   hdr().layout_signature = format::kControlLayoutSignature;
   rechecksum();
   EXPECT_TRUE(refused(Errc::kVersion, "layout signature"));
@@ -667,12 +683,14 @@ TEST_F(HostileSegment, NameLongerThanKeyLimit_AcceptedKeyToReportsLength) {
 // ---- index -----------------------------------------------------------------------------
 
 TEST_F(HostileSegment, SlotPointingAtRoot_Refused) {
-  slot(slot_of("database.port")).node = 0;
+  // Tag 1 keeps the slot in use: a word of 0 would be an empty slot.
+  slot(slot_of("database.port")) = format::make_slot(0, 1);
   EXPECT_TRUE(refused_after_rechecksum("index slot"));
 }
 
 TEST_F(HostileSegment, SlotNodePastEnd_Refused) {
-  slot(slot_of("database.port")).node = hdr().node_count;
+  IndexSlot& s = slot(slot_of("database.port"));
+  s = format::make_slot(hdr().node_count, s.tag());
   EXPECT_TRUE(refused_after_rechecksum("index slot"));
 }
 
@@ -681,7 +699,7 @@ TEST_F(HostileSegment, NoEmptySlot_Refused) {
   // key would never meet an empty slot.
   const IndexSlot used = slot(slot_of("database.port"));
   for (std::uint32_t i = 0; i < hdr().index_capacity; ++i) {
-    if (slot(i).tag == 0) slot(i) = used;
+    if (slot(i).empty()) slot(i) = used;
   }
   EXPECT_TRUE(refused_after_rechecksum("index holds"));
 }
@@ -694,7 +712,8 @@ TEST_F(HostileSegment, SlotMissing_Refused) {
 TEST_F(HostileSegment, SlotTagWrong_AcceptedLookupMisses) {
   // Tags are not validated (that would hash every path on open): a wrong
   // one makes a lookup miss, never fault.
-  slot(slot_of("database.port")).tag ^= 0x10;
+  IndexSlot& s = slot(slot_of("database.port"));
+  s = format::make_slot(s.node(), s.tag() ^ 0x10);
   SegmentView v;
   ASSERT_TRUE(accepted_after_rechecksum(&v));
   EXPECT_EQ(v.find("database.port"), nullptr);
@@ -705,7 +724,9 @@ TEST_F(HostileSegment, SlotsSwapped_AcceptedLookupNeverReturnsTheWrongNode) {
   // Two slots name each other's nodes: each probe meets a matching tag on
   // the wrong node, and the parent walk refuses it.
   const std::uint32_t a = slot_of("database.port"), b = slot_of("servers[1].host");
-  std::swap(slot(a).node, slot(b).node);
+  const std::uint32_t node_a = slot(a).node();
+  slot(a) = format::make_slot(slot(b).node(), slot(a).tag());
+  slot(b) = format::make_slot(node_a, slot(b).tag());
   SegmentView v;
   ASSERT_TRUE(accepted_after_rechecksum(&v));
   EXPECT_EQ(v.find("database.port"), nullptr);
@@ -814,7 +835,7 @@ void touch_everything(const SegmentView& v, const SegmentView& other) {
       if (f != nullptr) sink += f->bits;
     }
   }
-  for (const IndexSlot& s : v.slots()) sink += s.tag ? v.node(s.node).bits : 0;
+  for (const IndexSlot& s : v.slots()) sink += s.empty() ? 0 : v.node(s.node()).bits;
   for (const StrRef& s : v.sources()) sink += v.str(s.off, s.len).size();
   for (const ChangedKey& c : v.changed()) sink += v.str(c.key_off, c.key_len).size();
   sink += v.trigger().size();

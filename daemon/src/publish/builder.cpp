@@ -420,9 +420,8 @@ void SnapshotBuilder::write(std::span<std::byte> dst, bool zeroed) const {
     origins[i] = it.origin;
     if (i == 0) continue;
     std::uint32_t s = format::home_slot(it.hash, capacity_);
-    while (slots[s].tag != 0) s = (s + 1 == capacity_) ? 0 : s + 1;
-    slots[s].tag = format::slot_tag(it.hash);
-    slots[s].node = static_cast<std::uint32_t>(i);
+    while (!slots[s].empty()) s = (s + 1 == capacity_) ? 0 : s + 1;
+    slots[s] = format::make_slot(static_cast<std::uint32_t>(i), format::slot_tag(it.hash));
   }
 
   auto* meta = reinterpret_cast<format::MetaHeader*>(base + meta_off_);

@@ -25,8 +25,9 @@ inline constexpr std::uint64_t kSegmentMagic = 0x01474553434D4853ull;
 inline constexpr std::uint64_t kControlMagic = 0x014C5443434D4853ull;
 // Version of the segment layout below. Version 1 stored every key's full
 // path; version 2 stores names once and reaches a full path through parent
-// links. A reader refuses any other version (Errc::kVersion).
-inline constexpr std::uint32_t kFormatVersion = 2;
+// links; version 3 halves the index slot to 4 bytes (node index and a 7-bit
+// tag in one word). A reader refuses any other version (Errc::kVersion).
+inline constexpr std::uint32_t kFormatVersion = 3;
 // The control block's layout has not changed since version 1, so it keeps
 // version 1 and v1's layout signature: a v1 client still attaches, then
 // refuses a v2 segment with a clear message and keeps what it had.
@@ -38,7 +39,8 @@ inline constexpr std::uint64_t kMaxSegmentSize = 0xFFFFFFFFull;  // 32-bit offse
 inline constexpr std::uint32_t kMaxKeyLength = 4096;             // full path, bytes
 inline constexpr std::uint32_t kMaxNameLength = 0xFFFF;          // one name, bytes
 inline constexpr std::uint32_t kMaxDepth = 128;                  // nesting levels
-inline constexpr std::uint32_t kMaxNodes = 1u << 28;             // Node::bits parent field
+inline constexpr std::uint32_t kSlotNodeBits = 25;               // IndexSlot's node field
+inline constexpr std::uint32_t kMaxNodes = 1u << kSlotNodeBits;  // 33,554,432
 inline constexpr std::uint16_t kNoSource = 0xFFFF;               // Origin::source unknown
 
 enum class Type : std::uint8_t {
@@ -143,16 +145,24 @@ struct Origin {
 };
 
 // One slot of the open-addressing hash index from full key path to node.
-// Every node but the root has exactly one slot. 8 bytes.
+// Every node but the root has exactly one slot. 4 bytes: the node index in
+// the low kSlotNodeBits bits, and above them 7 bits of the key's hash (the
+// tag), which spare most probes a key comparison. The root is never
+// indexed, so a slot holding 0 is empty.
 struct IndexSlot {
-  std::uint32_t tag;   // slot_tag(key_hash(path)); 0 marks an empty slot
-  std::uint32_t node;  // node index
+  std::uint32_t word;
+  constexpr std::uint32_t node() const noexcept { return word & ((1u << kSlotNodeBits) - 1u); }
+  constexpr std::uint32_t tag() const noexcept { return word >> kSlotNodeBits; }
+  constexpr bool empty() const noexcept { return word == 0; }
 };
 
-// The tag a key's 64-bit hash leaves in its slot: the low 32 bits, never 0.
+// The tag a key's 64-bit hash leaves in its slot: the low 7 bits (the home
+// slot comes from the high bits, see home_slot).
 constexpr std::uint32_t slot_tag(std::uint64_t hash) noexcept {
-  const auto t = static_cast<std::uint32_t>(hash);
-  return t == 0 ? 1u : t;
+  return static_cast<std::uint32_t>(hash) & 0x7Fu;
+}
+constexpr IndexSlot make_slot(std::uint32_t node, std::uint32_t tag) noexcept {
+  return IndexSlot{node | (tag << kSlotNodeBits)};
 }
 
 // Metadata block at SegmentHeader::meta_off. 32 bytes, followed by the tables
@@ -252,9 +262,8 @@ static_assert(offsetof(Origin, line) == 0);
 static_assert(offsetof(Origin, column) == 4);
 static_assert(offsetof(Origin, source) == 6);
 
-static_assert(sizeof(IndexSlot) == 8);
-static_assert(offsetof(IndexSlot, tag) == 0);
-static_assert(offsetof(IndexSlot, node) == 4);
+static_assert(sizeof(IndexSlot) == 4);
+static_assert(offsetof(IndexSlot, word) == 0);
 
 static_assert(sizeof(MetaHeader) == 32);
 static_assert(offsetof(MetaHeader, source_count) == 0);
@@ -304,7 +313,7 @@ constexpr std::uint32_t layout_signature() noexcept {
                                  offsetof(SegmentHeader, origins_off),
                                  offsetof(Node, name),
                                  offsetof(Node, bits),
-                                 offsetof(IndexSlot, node),
+                                 kSlotNodeBits,
                                  kTypeCount,
                                  kFormatVersion,
                                  8 /* alignment */};
