@@ -33,9 +33,14 @@ struct Origin {
 
 struct Value {
   Type type = Type::kNull;
-  bool b = false;
-  std::int64_t i = 0;
-  double d = 0.0;
+  Origin origin;  // beside `type`, in what would be padding
+  // kBool, kInt, kDouble: read only the member the type names. One word
+  // for the three keeps a Value (and every walk over a tree) smaller.
+  union {
+    bool b;
+    std::int64_t i = 0;
+    double d;
+  };
   std::string s;             // kString
   std::vector<Value> items;  // kArray
   // kObject, sorted bytewise. A flat map: members lie contiguous, so a walk
@@ -43,7 +48,6 @@ struct Value {
   // per member, and freeing a tree frees one block per container. Inserting
   // moves later members: hold no reference into `fields` across an insert.
   boost::container::flat_map<std::string, Value, std::less<>> fields;
-  Origin origin;
 
   static Value null(Origin o = {}) { return make(Type::kNull, o); }
   static Value boolean(bool v, Origin o = {}) {
