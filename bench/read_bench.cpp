@@ -15,6 +15,8 @@
 //
 //   BM_UnorderedMapFind        std::unordered_map<std::string, int64_t>::find (the bar)
 //   BM_CachedVariable          a plain load of a cached int64 (the floor)
+//   BM_ReloadableVariable      the same behind an acquire load and compare of a
+//                              version word (the floor for a value that can change)
 //   BM_ShmconfGetByString      Client::get_int(std::string_view)
 //   BM_ShmconfGetByHandle      Client::get_int(const Key&)
 //   BM_ShmconfSnapshotGet      Snapshot::get_int, 16 reads per pin
@@ -441,6 +443,34 @@ void BM_CachedVariable(benchmark::State& state) {
   finish_reads(state, a0, 0);
 }
 
+// What a hand-rolled hot-reloadable global costs at least: an acquire load
+// of a version word another thread may bump, a compare with this thread's
+// copy, then the value. The honest floor for any value that can change
+// under the reader (a plain cached variable cannot).
+std::atomic<std::uint64_t> g_reload_generation{1};
+thread_local std::uint64_t t_seen_generation = 1;
+
+void BM_ReloadableVariable(benchmark::State& state) {
+  Dataset& d = dataset(static_cast<std::size_t>(state.range(0)));
+  const auto& idx = d.pattern[state.range(1)].idx;
+  const std::int64_t* values = d.values.data();
+  const std::size_t n = idx.size();
+  std::size_t i = start_of(state, n);
+  std::uint64_t stale = 0;
+  const std::uint64_t a0 = shmconf::bench::allocations();
+  for (auto _ : state) {
+    const std::uint64_t g = g_reload_generation.load(std::memory_order_acquire);
+    if (g != t_seen_generation) {
+      t_seen_generation = g;
+      ++stale;
+    }
+    benchmark::DoNotOptimize(values[idx[i]]);
+    if (++i == n) i = 0;
+  }
+  benchmark::DoNotOptimize(stale);
+  finish_reads(state, a0, 0);
+}
+
 void BM_ShmconfGetByString(benchmark::State& state) {
   Dataset& d = dataset(static_cast<std::size_t>(state.range(0)));
   const shmconf::Client& client = *shm_of(d).client;
@@ -823,6 +853,7 @@ void StormArgs(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_CachedVariable)->Apply(ReadArgs);
+BENCHMARK(BM_ReloadableVariable)->Apply(ReadArgs);
 BENCHMARK(BM_UnorderedMapFind)->Apply(ReadArgs);
 BENCHMARK(BM_ShmconfGetByString)->Apply(ReadArgs);
 BENCHMARK(BM_ShmconfGetByHandle)->Apply(ReadArgs);
