@@ -4,8 +4,14 @@
 //     so an escaped '$' is still substituted and an escaped "null" string
 //     is not taken for a null;
 //   - the builder's own sensitivity rule (BuildInput::keys) marks exactly
-//     the nodes SensitiveKeys::collect names, schema patterns included.
+//     the nodes SensitiveKeys::collect names, schema patterns included;
+//   - a reload, whose plaintext-secret check rides on the build walk,
+//     refuses (or warns about) exactly what validate_offline does, with the
+//     same file:line:column and key.
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -13,6 +19,8 @@
 #include <string>
 
 #include "client/test_util.hpp"
+#include "core/namespace_service.hpp"
+#include "core/offline.hpp"
 #include "parse/parse.hpp"
 #include "publish/builder.hpp"
 #include "sources/sources.hpp"
@@ -126,6 +134,64 @@ TEST(BuilderSensitivity, SameNodesAsCollect_NamesArraysAndSchemaPatterns) {
   EXPECT_TRUE(expected.count("servers[1].dsn"));
   EXPECT_EQ(marked(root, by_schema), expected);
 }
+
+// Each fixture of tests/data/bad/schema that holds a plaintext secret,
+// through reload() (the check in the build walk) and validate_offline()
+// (its own walk): the same error, the live version kept.
+class SecretsInBuildTest : public testing::TestWithParam<const char*> {
+ protected:
+  void TearDown() override {
+    std::vector<std::string> names;
+    if (DIR* d = ::opendir("/dev/shm")) {
+      while (const dirent* e = ::readdir(d)) {
+        if (std::string_view(e->d_name).starts_with(prefix_ + ".")) names.emplace_back(e->d_name);
+      }
+      ::closedir(d);
+    }
+    for (const auto& n : names) ::shm_unlink(("/" + n).c_str());
+  }
+  std::string prefix_ = "uwsk" + std::to_string(::getpid());
+};
+
+TEST_P(SecretsInBuildTest, ReloadRefusesAsValidateOfflineDoes_WarnPolicyWarns) {
+  const std::string dir = std::string(SHMCONF_TEST_DATA) + "/bad/schema/";
+  ServiceOptions o;
+  o.name = "secrets";
+  o.prefix = prefix_;
+  o.schema = dir + "schema.json";
+  o.sources = {file_source(dir + GetParam())};
+  const ValidationReport offline = validate_offline(o);
+  ASSERT_EQ(offline.errors.size(), 1u);
+  ASSERT_EQ(offline.errors[0].kind, "secret");
+  {
+    NamespaceService svc(o);
+    svc.start();
+    const ReloadOutcome out = svc.reload("test");
+    EXPECT_FALSE(out.ok);
+    EXPECT_EQ(out.error_kind, "secret");
+    EXPECT_NE(out.error.find(offline.errors[0].text()), std::string::npos)
+        << out.error << "\nwant " << offline.errors[0].text();
+    EXPECT_FALSE(svc.has_live());
+  }
+  o.plaintext_secrets = SecretPolicy::kWarn;
+  NamespaceService svc(o);
+  svc.start();
+  const ReloadOutcome out = svc.reload("test");
+  EXPECT_TRUE(out.published) << out.error;
+  ASSERT_EQ(out.warnings.size(), 1u);
+  EXPECT_EQ(out.warnings[0], offline.errors[0].text());
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, SecretsInBuildTest,
+                         testing::Values("plaintext_secret.yaml", "plaintext_secret.toml",
+                                         "x_sensitive_plaintext.yaml"),
+                         [](const testing::TestParamInfo<const char*>& i) {
+                           std::string n = i.param;
+                           for (char& c : n) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace shmconf::daemon

@@ -59,7 +59,8 @@ Explanation NamespaceService::explain(const std::string& key) const {
   return e;
 }
 
-NamespaceService::Candidate NamespaceService::load_checked(bool force) const {
+NamespaceService::Candidate NamespaceService::load_checked(bool force,
+                                                           bool secrets_in_build) const {
   const auto t0 = std::chrono::steady_clock::now();
   Candidate c;
   // The schema first: a broken schema file is its own error, whatever the
@@ -70,8 +71,14 @@ NamespaceService::Candidate NamespaceService::load_checked(bool force) const {
   c.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // Plaintext secrets are judged on the strings as written, before any
   // ${...} substitution: a reference is not a plaintext secret.
-  std::vector<ValidationIssue> secrets = check_plaintext_secrets(
-      c.templates ? *c.templates : c.merged, c.names, keys, opts_.plaintext_secrets);
+  // Without substitution the build walk sees the strings as written and
+  // marks the sensitive ones anyway: the check rides on it (publish_tree).
+  c.secrets_in_build = secrets_in_build && !c.templates;
+  std::vector<ValidationIssue> secrets;
+  if (!c.secrets_in_build) {
+    secrets = check_plaintext_secrets(c.templates ? *c.templates : c.merged, c.names, keys,
+                                      opts_.plaintext_secrets);
+  }
   std::vector<ValidationIssue> schema_errors;
   if (c.schema) schema_errors = c.schema->validate(c.merged, c.names);
   throw_if_errors(schema_errors);

@@ -168,14 +168,17 @@ ReloadOutcome NamespaceService::load_and_publish(const std::string& trigger, boo
   std::vector<std::pair<std::string, double>> stages;
   std::uint64_t attempted_hash = 0;
   try {
-    Candidate cand = load_checked(force);
+    Candidate cand = load_checked(force, /*secrets_in_build=*/true);
     stages = {{"load", cand.load_seconds}, {"validate", ms_since(t0) / 1000.0 - cand.load_seconds}};
     sensitive_ = SensitiveKeys(cand.schema);
-    for (const ValidationIssue& w : cand.warnings) {
-      warnings.push_back(w.text());
-      ops::log_warn("reload warning",
-                    {{"namespace", opts_.name}, {"kind", w.kind}, {"warning", w.text()}});
-    }
+    const auto warn = [&](const std::vector<ValidationIssue>& issues) {
+      for (const ValidationIssue& w : issues) {
+        warnings.push_back(w.text());
+        ops::log_warn("reload warning",
+                      {{"namespace", opts_.name}, {"kind", w.kind}, {"warning", w.text()}});
+      }
+    };
+    warn(cand.warnings);
     templates_ = std::move(cand.templates);
     const std::uint64_t hash = cand.hash;
     attempted_hash = hash;
@@ -189,7 +192,9 @@ ReloadOutcome NamespaceService::load_and_publish(const std::string& trigger, boo
       out.message = "sources unchanged since the rollback to version " +
                     std::to_string(live_version()) + "; the rollback stays";
     } else {
-      out = publish_tree(cand.merged, cand.names, trigger, hash);
+      std::vector<ValidationIssue> accepted;
+      out = publish_tree(cand, trigger, &accepted);
+      warn(accepted);
     }
     // Clients may be reading the new version already; the tree is freed
     // after the reply (flush_state()).
@@ -258,8 +263,11 @@ void NamespaceService::finish_reload(ReloadOutcome& out, const std::string& trig
 }
 
 // build -> publish (steps 1-6) -> retain; the state stage follows the reply.
-ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList& names,
-                                             const std::string& trigger, std::uint64_t hash) {
+ReloadOutcome NamespaceService::publish_tree(const Candidate& cand, const std::string& trigger,
+                                             std::vector<ValidationIssue>* warnings) {
+  const Value& root = cand.merged;
+  const SourceList& names = cand.names;
+  const std::uint64_t hash = cand.hash;
   const auto t_build = std::chrono::steady_clock::now();
   ReloadOutcome out;
   out.from_version = live_version();
@@ -272,7 +280,15 @@ ReloadOutcome NamespaceService::publish_tree(const Value& root, const SourceList
   in.trigger = trigger;
   in.previous = live_ ? &live_->view : nullptr;
   in.keys = &sensitive_;  // the builder marks sensitive nodes as it lays them out
+  std::vector<SensitiveString> sensitive_strings;
+  if (cand.secrets_in_build) in.sensitive_strings = &sensitive_strings;
   SnapshotBuilder builder(in);
+  if (cand.secrets_in_build) {
+    std::vector<ValidationIssue> secrets =
+        check_plaintext_secrets(sensitive_strings, names, opts_.plaintext_secrets);
+    throw_if_errors(secrets);
+    for (ValidationIssue& w : secrets) warnings->push_back(std::move(w));
+  }
   if (!force_ && live_) {
     throw_if_errors(check_change_guard(builder.changes().size(), removed_keys(builder.changes()),
                                        count_leaves(live_->view), opts_.guards));

@@ -110,11 +110,16 @@ class NamespaceService {
     std::optional<Value> templates;
     double load_seconds = 0;  // of the whole call, reading and merging the sources
     std::uint64_t hash = 0;   // content_hash(merged), computed once per reload
+    // The plaintext-secret check is left to the build walk (publish_tree):
+    // nothing was substituted, so the merged tree is the tree as written.
+    bool secrets_in_build = false;
   };
   // load_sources(), then the schema, plaintext-secret and (unless `force`)
   // size guards: what reload() checks before building. Throws ConfigError
   // or ValidationFailure; publishes nothing (validate_offline uses it).
-  Candidate load_checked(bool force = false) const;
+  // `secrets_in_build`: reload() builds the candidate anyway, so the
+  // plaintext-secret check may ride on the build walk (Candidate).
+  Candidate load_checked(bool force = false, bool secrets_in_build = false) const;
 
   // The sources merged (overrides included), as reload() would publish them.
   // `templates` receives the tree as written when a string was substituted.
@@ -135,9 +140,11 @@ class NamespaceService {
 
  private:
   // The stages of one publish, in order (namespace_service.cpp).
-  // `hash` is content_hash(root), computed once by load_checked().
-  ReloadOutcome publish_tree(const Value& root, const SourceList& names, const std::string& trigger,
-                             std::uint64_t hash);
+  // `cand`: the candidate load_checked() made; its hash is content_hash(root),
+  // and its secret check may be left to the build. Accepted secret issues
+  // (warnings) are appended to `warnings`.
+  ReloadOutcome publish_tree(const Candidate& cand, const std::string& trigger,
+                             std::vector<ValidationIssue>* warnings);
   ReloadOutcome make_live(const RetainedVersion& r, const std::string& trigger,
                           const std::string& who, bool rollback,
                           std::chrono::steady_clock::time_point t0);

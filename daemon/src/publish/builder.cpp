@@ -257,6 +257,9 @@ void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth
     const bool sensitive = sensitive_parent ||
                            (check_sensitive && in_.sensitive->count(path) != 0) ||
                            sensitive_by_rule(path, array ? rule_name : name);
+    if (sensitive && c.type == Type::kString && in_.sensitive_strings != nullptr) {
+      in_.sensitive_strings->push_back({&c, path});
+    }
     items_.push_back({&c, name, 0, key_hash(path, 0), array ? kNone : intern(name, true),
                       format::node_bits(c.type, sensitive, i), origin_of(c)});
     path.resize(keep);

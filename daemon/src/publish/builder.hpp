@@ -28,7 +28,8 @@
 
 namespace shmconf::daemon {
 
-class SensitiveKeys;  // validate/validate.hpp
+class SensitiveKeys;     // validate/validate.hpp
+struct SensitiveString;  // validate/validate.hpp
 
 struct BuildInput {
   const Value* root = nullptr;  // must be an object
@@ -45,6 +46,9 @@ struct BuildInput {
   // Or the rule itself, applied in the layout walk (no set, no second walk
   // of the tree): as SensitiveKeys::collect decides. Null = none.
   const SensitiveKeys* keys = nullptr;
+  // When set, receives every string the walk marks sensitive, with its
+  // path: what the plaintext-secret check needs, without a walk of its own.
+  std::vector<SensitiveString>* sensitive_strings = nullptr;
 };
 
 struct KeyChange {

@@ -171,23 +171,49 @@ std::set<std::string> SensitiveKeys::collect(const Value& root) const {
 
 nlohmann::json SensitiveKeys::redact(const Value& v) const { return redact_into(*this, v, "", ""); }
 
+namespace {
+
+// The plaintext-secret rule for one sensitive value at `key`; false when it
+// passes.
+bool plaintext_secret(const Value& v, const SourceList& names) {
+  if (v.type != Type::kString || v.s.find("${") != std::string::npos) return false;
+  // A value from an environment variable already lives outside the files.
+  return !(v.origin.source < names.size() && names[v.origin.source].rfind("env:", 0) == 0);
+}
+
+ValidationIssue plaintext_issue(const Value& v, const SourceList& names, std::string key,
+                                SecretPolicy policy) {
+  ValidationIssue i = issue_at("secret", v, names, std::move(key),
+                               "sensitive key holds a plaintext secret; use a ${...} reference "
+                               "(environment variable, file or credential)");
+  i.warning = policy == SecretPolicy::kWarn;
+  return i;
+}
+
+}  // namespace
+
 std::vector<ValidationIssue> check_plaintext_secrets(const Value& layer, const SourceList& names,
                                                      const SensitiveKeys& keys,
                                                      SecretPolicy policy) {
   std::vector<ValidationIssue> out;
   if (policy == SecretPolicy::kAllow) return out;
-  walk_sensitive(
-      keys, layer, [&](const Value& v, const std::vector<PathPart>& parts, bool sensitive) {
-        if (!sensitive || v.type != Type::kString || v.s.find("${") != std::string::npos) return;
-        // A value from an environment variable already lives outside the files.
-        if (v.origin.source < names.size() && names[v.origin.source].rfind("env:", 0) == 0) return;
-        ValidationIssue i =
-            issue_at("secret", v, names, path_of(parts),
-                     "sensitive key holds a plaintext secret; use a ${...} reference "
-                     "(environment variable, file or credential)");
-        i.warning = policy == SecretPolicy::kWarn;
-        out.push_back(std::move(i));
-      });
+  walk_sensitive(keys, layer,
+                 [&](const Value& v, const std::vector<PathPart>& parts, bool sensitive) {
+                   if (sensitive && plaintext_secret(v, names)) {
+                     out.push_back(plaintext_issue(v, names, path_of(parts), policy));
+                   }
+                 });
+  return out;
+}
+
+std::vector<ValidationIssue> check_plaintext_secrets(const std::vector<SensitiveString>& strings,
+                                                     const SourceList& names, SecretPolicy policy) {
+  std::vector<ValidationIssue> out;
+  if (policy == SecretPolicy::kAllow) return out;
+  for (const SensitiveString& s : strings) {
+    if (plaintext_secret(*s.value, names))
+      out.push_back(plaintext_issue(*s.value, names, s.key, policy));
+  }
   return out;
 }
 

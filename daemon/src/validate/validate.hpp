@@ -124,6 +124,18 @@ std::vector<ValidationIssue> check_plaintext_secrets(const Value& layer, const S
                                                      const SensitiveKeys& keys,
                                                      SecretPolicy policy);
 
+// A sensitive string value of a tree and its full key path.
+struct SensitiveString {
+  const Value* value;
+  std::string key;
+};
+
+// The same rule over the sensitive strings a build walk already found
+// (BuildInput::sensitive_strings), for a tree that had nothing substituted:
+// no second walk of the tree.
+std::vector<ValidationIssue> check_plaintext_secrets(const std::vector<SensitiveString>& strings,
+                                                     const SourceList& names, SecretPolicy policy);
+
 // Leaf keys of a tree: scalars and empty containers, the root excluded.
 std::size_t count_leaves(const Value& root);
 std::size_t count_leaves(const SegmentView& view);
