@@ -16,6 +16,7 @@
 #include "control/replies.hpp"
 #include "core/namespace_service.hpp"
 #include "shmconf/client.hpp"
+#include "support/shm_prefix.hpp"
 #include "validate/validate.hpp"
 
 namespace shmconf::daemon {
@@ -87,14 +88,7 @@ class DeleteGuardServiceTest : public testing::Test {
     write(keys_yaml(43));
   }
   void TearDown() override {
-    std::vector<std::string> names;
-    if (DIR* d = ::opendir("/dev/shm")) {
-      while (const dirent* e = ::readdir(d)) {
-        if (std::string_view(e->d_name).starts_with(prefix_ + ".")) names.emplace_back(e->d_name);
-      }
-      ::closedir(d);
-    }
-    for (const auto& n : names) ::shm_unlink(("/" + n).c_str());
+    test::unlink_prefix(prefix_);
     fs::remove_all(dir_);
   }
   void write(const std::string& text) { std::ofstream(dir_ / "app.yaml") << text; }

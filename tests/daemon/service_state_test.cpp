@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/namespace_service.hpp"
+#include "support/shm_prefix.hpp"
 
 namespace shmconf::daemon {
 namespace {
@@ -36,14 +37,7 @@ class ServiceStateTest : public ::testing::Test {
     opts_.sources = {file_source(dir_ + "/app.json")};
   }
   void TearDown() override {
-    std::vector<std::string> names;
-    if (DIR* d = ::opendir("/dev/shm")) {
-      while (const dirent* e = ::readdir(d)) {
-        if (std::string_view(e->d_name).starts_with(prefix_ + ".")) names.emplace_back(e->d_name);
-      }
-      ::closedir(d);
-    }
-    for (const auto& n : names) ::shm_unlink(("/" + n).c_str());
+    test::unlink_prefix(prefix_);
     fs::remove_all(dir_);
   }
   void source(int port) {

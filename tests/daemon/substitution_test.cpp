@@ -16,6 +16,7 @@
 #include "shmconf/client.hpp"
 #include "sources/sources.hpp"
 #include "sources/substitute.hpp"
+#include "support/shm_prefix.hpp"
 
 namespace shmconf::daemon {
 namespace {
@@ -231,16 +232,7 @@ std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-void unlink_shm(const std::string& prefix) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir("/dev/shm")) {
-    while (const dirent* e = ::readdir(d)) {
-      if (std::string_view(e->d_name).starts_with(prefix + ".")) names.emplace_back(e->d_name);
-    }
-    ::closedir(d);
-  }
-  for (const auto& n : names) ::shm_unlink(("/" + n).c_str());
-}
+void unlink_shm(const std::string& prefix) { test::unlink_prefix(prefix); }
 
 class StateSecretsTest : public SubstitutionTest {
  protected:

@@ -20,6 +20,7 @@
 #include "parse/parse.hpp"
 #include "publish/render.hpp"
 #include "shmconf/client.hpp"
+#include "support/shm_prefix.hpp"
 
 namespace shmconf::daemon {
 namespace {
@@ -355,16 +356,7 @@ TEST(SchemaMessages, TypeErrorNamesTheTypeFoundAndBoundsAreIntegers) {
 
 // --- Through a NamespaceService ----------------------------------------------
 
-void unlink_prefix(const std::string& prefix) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir("/dev/shm")) {
-    while (const dirent* e = ::readdir(d)) {
-      if (std::string_view(e->d_name).starts_with(prefix + ".")) names.emplace_back(e->d_name);
-    }
-    ::closedir(d);
-  }
-  for (const auto& n : names) ::shm_unlink(("/" + n).c_str());
-}
+void unlink_prefix(const std::string& prefix) { test::unlink_prefix(prefix); }
 
 class ValidateServiceTest : public ValidateTest {
  protected:

@@ -24,6 +24,7 @@
 #include "parse/parse.hpp"
 #include "publish/builder.hpp"
 #include "sources/sources.hpp"
+#include "support/shm_prefix.hpp"
 #include "validate/validate.hpp"
 
 namespace shmconf::daemon {
@@ -140,16 +141,7 @@ TEST(BuilderSensitivity, SameNodesAsCollect_NamesArraysAndSchemaPatterns) {
 // (its own walk): the same error, the live version kept.
 class SecretsInBuildTest : public testing::TestWithParam<const char*> {
  protected:
-  void TearDown() override {
-    std::vector<std::string> names;
-    if (DIR* d = ::opendir("/dev/shm")) {
-      while (const dirent* e = ::readdir(d)) {
-        if (std::string_view(e->d_name).starts_with(prefix_ + ".")) names.emplace_back(e->d_name);
-      }
-      ::closedir(d);
-    }
-    for (const auto& n : names) ::shm_unlink(("/" + n).c_str());
-  }
+  void TearDown() override { test::unlink_prefix(prefix_); }
   std::string prefix_ = "uwsk" + std::to_string(::getpid());
 };
 
