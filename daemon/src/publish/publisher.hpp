@@ -3,7 +3,8 @@
 // the control block's record under its seqlock, wake waiters.
 //
 // The publish protocol, numbered as in FORMAT.md "Publish protocol":
-//   1. build the segment in a new O_EXCL object; map it again read-only and
+//   1. build the segment in a new O_EXCL object (or in the nameless spare,
+//      then linked under its name); map it again read-only and
 //      validate it with SegmentView::open (the client's own checks);
 //   2. seq <- odd (relaxed), release fence;
 //   3. record fields (relaxed stores);
