@@ -73,6 +73,37 @@ std::string display_of(const std::string& url) {
   return d;
 }
 
+// A POST whose reply body is kept even when reading the reply fails after
+// it: etcd's gateway ends error replies with HTTP trailers, which
+// cpp-httplib 0.11 cannot parse (its read fails after the body arrived).
+struct Reply {
+  int status = 0;
+  std::string body;
+  std::string error;  // "" when a status and a body arrived
+};
+
+Reply post_raw(httplib::Client& c, const std::string& path, const std::string& body,
+               const std::string& token) {
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.body = body;
+  req.set_header("Content-Type", "application/json");
+  if (!token.empty()) req.set_header("Authorization", token);
+  Reply out;
+  req.response_handler = [&](const httplib::Response& r) {
+    out.status = r.status;
+    return true;
+  };
+  req.content_receiver = [&](const char* data, std::size_t len, std::uint64_t, std::uint64_t) {
+    out.body.append(data, len);
+    return true;
+  };
+  auto res = c.send(req);
+  if (!res && (out.status == 0 || out.status == 200)) out.error = why(res.error());
+  return out;
+}
+
 }  // namespace
 
 EtcdClient::EtcdClient(const EtcdSpec& spec, std::string password)
@@ -110,14 +141,15 @@ void EtcdClient::authenticate(std::size_t i, httplib::Client& c) {
   Endpoint& e = endpoints_[i];
   if (spec_.user.empty() || !e.token.empty()) return;
   const nlohmann::json req = {{"name", spec_.user}, {"password", password_}};
-  auto res = c.Post("/v3/auth/authenticate", req.dump(), "application/json");
-  if (!res) throw EtcdError(e.display + ": authenticate: " + why(res.error()));
-  if (res->status != 200) {
+  const Reply res = post_raw(c, "/v3/auth/authenticate", req.dump(), "");
+  if (!res.error.empty()) throw EtcdError(e.display + ": authenticate: " + res.error);
+  if (res.status != 200) {
     throw EtcdError(e.display + ": authenticate as '" + spec_.user +
-                    "' refused: " + etcd_message(res->body));
+                    "' refused: " + etcd_message(res.body));
   }
-  const auto j = nlohmann::json::parse(res->body, nullptr, false);
-  if (!j.is_object() || !j.contains("token")) throw EtcdError(e.display + ": authenticate: no token");
+  const auto j = nlohmann::json::parse(res.body, nullptr, false);
+  if (!j.is_object() || !j.contains("token"))
+    throw EtcdError(e.display + ": authenticate: no token");
   e.token = j["token"].get<std::string>();
 }
 
@@ -125,16 +157,20 @@ std::string EtcdClient::post_once(std::size_t i, const std::string& path, const 
   Endpoint& e = endpoints_[i];
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!e.unary) e.unary = connect(i);
-    authenticate(i, *e.unary);
-    httplib::Headers h;
-    if (!e.token.empty()) h.emplace("Authorization", e.token);
-    auto res = e.unary->Post(path, h, body, "application/json");
-    if (!res) {
+    try {
+      authenticate(i, *e.unary);
+    } catch (const EtcdError&) {
       e.unary.reset();
-      throw EtcdError(e.display + ": " + why(res.error()));
+      throw;
     }
-    if (res->status == 200) return res->body;
-    const std::string msg = etcd_message(res->body);
+    Reply res = post_raw(*e.unary, path, body, e.token);
+    if (!res.error.empty()) {
+      e.unary.reset();
+      throw EtcdError(e.display + ": " + res.error);
+    }
+    if (res.status == 200) return std::move(res.body);
+    e.unary.reset();  // the failed trailer read left the connection unusable
+    const std::string msg = etcd_message(res.body);
     // An expired token: authenticate again, once.
     if (!e.token.empty() && msg.find("token") != std::string::npos && attempt == 0) {
       e.token.clear();
@@ -338,8 +374,8 @@ std::string base64_encode(std::string_view in) {
     out += kAlphabet[(n >> 12) & 63];
     out += "==";
   } else if (i + 2 == in.size()) {
-    const auto n = (static_cast<unsigned char>(in[i]) << 16) |
-                   (static_cast<unsigned char>(in[i + 1]) << 8);
+    const auto n =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += kAlphabet[(n >> 18) & 63];
     out += kAlphabet[(n >> 12) & 63];
     out += kAlphabet[(n >> 6) & 63];

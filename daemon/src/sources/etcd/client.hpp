@@ -108,7 +108,7 @@ class EtcdClient {
   std::vector<Endpoint> endpoints_;
   std::size_t current_ = 0;
   std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;           // guards watching_
+  mutable std::mutex mu_;                // guards watching_
   httplib::Client* watching_ = nullptr;  // the watch's connection, for stop()
 };
 

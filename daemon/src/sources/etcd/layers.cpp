@@ -63,8 +63,8 @@ Value document_layer(const EtcdSpec& spec, bool optional, const EtcdContent& c,
   try {
     return parse_text(kv.value, *format, where, idx, limits);
   } catch (const ConfigError& e) {
-    const bool limit = e.message().find("limit") != std::string::npos ||
-                       e.message().starts_with("nesting deeper");
+    const bool limit =
+        e.message().find("limit") != std::string::npos || e.message().starts_with("nesting deeper");
     throw SourceError(limit ? "limit" : "parse", e);
   }
 }
@@ -76,7 +76,8 @@ std::vector<std::string> tree_path(const std::string& rest) {
   for (;;) {
     const auto slash = rest.find('/', at);
     std::string part = rest.substr(at, slash == std::string::npos ? std::string::npos : slash - at);
-    if (part.empty() || part.find_first_of(".[]") != std::string::npos || !detail::valid_utf8(part)) {
+    if (part.empty() || part.find_first_of(".[]") != std::string::npos ||
+        !detail::valid_utf8(part)) {
       return {};
     }
     parts.push_back(std::move(part));
@@ -90,8 +91,7 @@ Value tree_layer(const EtcdSpec& spec, const EtcdContent& c, const Limits& limit
   Value root = Value::object();
   const std::uint32_t max_parts = std::min(limits.max_depth, format::kMaxDepth) - 1;
   for (const EtcdKv& kv : c.kvs) {
-    const std::string where =
-        etcd_name(c.endpoint, kv.key) + "@" + std::to_string(kv.mod_revision);
+    const std::string where = etcd_name(c.endpoint, kv.key) + "@" + std::to_string(kv.mod_revision);
     const auto parts = tree_path(kv.key.substr(spec.key.size()));
     if (parts.empty()) {
       bad_value(where, {},

@@ -188,9 +188,10 @@ void EtcdWatcher::run() {
         &compacted, &error);
     if (end == EtcdClient::WatchEnd::kStopped) return;
     if (end == EtcdClient::WatchEnd::kCompacted) {
-      spdlog::warn("etcd source {} of namespace {}: revision {} was compacted (now {}); reading "
-                   "everything again",
-                   spec_.key, name_, from, compacted);
+      spdlog::warn(
+          "etcd source {} of namespace {}: revision {} was compacted (now {}); reading "
+          "everything again",
+          spec_.key, name_, from, compacted);
       need_full = true;
       continue;
     }

@@ -1,0 +1,129 @@
+// tests/etcd/etcd_fixture.hpp — a real etcd for the etcd-source tests: the
+// Debian `etcd` binary on two free loopback ports with its own data
+// directory, killed (and the directory removed) at the end. Restart() keeps
+// the data, as a crashed and restarted member would.
+//
+// Tests that need it call EtcdOrSkip(): without the binary they are skipped
+// with a message naming the package.
+//
+// Waiting: readiness is a deadline-bounded retry of a real request; no
+// fixed sleeps.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+
+#include "multiprocess/ops_util.hpp"
+#include "sources/etcd/client.hpp"
+
+namespace shmconf::etcd_test {
+
+using namespace shmconf::ops_test;
+
+// A port nothing listens on now (bound to 0, read back, closed).
+inline int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+class EtcdServer {
+ public:
+  explicit EtcdServer(fs::path dir) : dir_(std::move(dir)) {
+    client_port_ = FreePort();
+    peer_port_ = FreePort();
+    while (peer_port_ == client_port_) peer_port_ = FreePort();
+  }
+  ~EtcdServer() { Kill(); }
+
+  static std::optional<fs::path> Binary() { return OpsFindTool("etcd"); }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(client_port_); }
+
+  // Starts etcd and waits until it answers a range request.
+  void Start() {
+    const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
+    daemon_.Start({"--name", "t", "--data-dir", (dir_ / "data").string(),
+                   "--listen-client-urls", url(), "--advertise-client-urls", url(),
+                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                   "--initial-cluster", "t=" + peer, "--logger", "zap", "--log-level", "error"},
+                  {}, dir_ / "etcd.log", Binary()->string());
+    const bool up = OpsWaitUntil([&] {
+      try {
+        (void)Client().probe("/");
+        return true;
+      } catch (const std::exception&) {
+        return false;
+      }
+    });
+    if (!up) throw std::runtime_error("etcd did not start: " + OpsReadFile(dir_ / "etcd.log"));
+  }
+  void Kill() { daemon_.Kill(); }
+  void Restart() {
+    Kill();
+    Start();
+  }
+
+  // A client of this server (root, once auth is on: SetRootPassword()).
+  daemon::EtcdClient& Client() {
+    if (!client_) {
+      daemon::EtcdSpec s;
+      s.endpoints = {url()};
+      s.timeout_ms = 1000;
+      if (!root_password_.empty()) s.user = "root";
+      client_ = std::make_unique<daemon::EtcdClient>(s, root_password_);
+    }
+    return *client_;
+  }
+  std::int64_t Put(const std::string& key, const std::string& value) {
+    return Client().put(key, value);
+  }
+  void SetRootPassword(std::string pw) {
+    root_password_ = std::move(pw);
+    client_.reset();
+  }
+
+ private:
+  // OpsDaemon runs SHMCONFD_BIN; this one runs etcd.
+  class Process {
+   public:
+    ~Process() { Kill(); }
+    void Start(const std::vector<std::string>& args, const std::vector<std::string>& env,
+               const fs::path& log, const std::string& bin) {
+      std::vector<std::string> argv{bin};
+      argv.insert(argv.end(), args.begin(), args.end());
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      pid_ = OpsSpawn(argv, OpsChildEnv(env), fd, fd);
+      if (fd >= 0) ::close(fd);
+    }
+    void Kill() {
+      if (pid_ <= 0) return;
+      ::kill(pid_, SIGKILL);
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+      pid_ = -1;
+    }
+
+   private:
+    pid_t pid_ = -1;
+  };
+
+  fs::path dir_;
+  int client_port_ = 0;
+  int peer_port_ = 0;
+  Process daemon_;
+  std::string root_password_;
+  std::unique_ptr<daemon::EtcdClient> client_;
+};
+
+}  // namespace shmconf::etcd_test
