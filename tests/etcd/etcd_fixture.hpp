@@ -17,6 +17,7 @@
 #include <string>
 
 #include "multiprocess/ops_util.hpp"
+#include "shmconf/client.hpp"
 #include "sources/etcd/client.hpp"
 
 namespace shmconf::etcd_test {
@@ -53,10 +54,10 @@ class EtcdServer {
   // Starts etcd and waits until it answers a range request.
   void Start() {
     const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
-    daemon_.Start({"--name", "t", "--data-dir", (dir_ / "data").string(),
-                   "--listen-client-urls", url(), "--advertise-client-urls", url(),
-                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                   "--initial-cluster", "t=" + peer, "--logger", "zap", "--log-level", "error"},
+    daemon_.Start({"--name", "t", "--data-dir", (dir_ / "data").string(), "--listen-client-urls",
+                   url(), "--advertise-client-urls", url(), "--listen-peer-urls", peer,
+                   "--initial-advertise-peer-urls", peer, "--initial-cluster", "t=" + peer,
+                   "--logger", "zap", "--log-level", "error"},
                   {}, dir_ / "etcd.log", Binary()->string());
     const bool up = OpsWaitUntil([&] {
       try {
@@ -124,6 +125,86 @@ class EtcdServer {
   Process daemon_;
   std::string root_password_;
   std::unique_ptr<daemon::EtcdClient> client_;
+};
+
+// A real etcd, a daemon serving namespace "app" of a configuration the test
+// writes, and readers attached to it.
+class EtcdDaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!EtcdServer::Binary()) {
+      GTEST_SKIP() << "the etcd binary is not installed (Debian package etcd-server); "
+                      "skipping the etcd source tests";
+    }
+    char tmpl[] = "/tmp/shmconf-etcd-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    etcd_ = std::make_unique<EtcdServer>(dir_);
+    etcd_->Start();
+    prefix_ = OpsUniquePrefix();
+    key_ = "/" + prefix_ + "/app/";
+  }
+  void TearDown() override {
+    daemon_.Kill();
+    etcd_.reset();
+    if (!prefix_.empty()) OpsUnlinkShm(prefix_);
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  // A daemon configuration with one namespace "app" whose sources are
+  // `sources` (YAML list items, indented by 6).
+  fs::path WriteConfig(const std::string& sources, const std::string& extra = "") {
+    const fs::path p = dir_ / "shmconfd.yaml";
+    OpsWriteFile(p, "prefix: " + prefix_ + "\nsocket_dir: " + dir_.string() +
+                        "\nstate_dir: " + (dir_ / "state").string() +
+                        "\naudit_log: " + (dir_ / "audit.log").string() +
+                        "\nnamespaces:\n  app:\n    guards: {max_deleted_percent: 100}\n" + extra +
+                        "    sources:\n" + sources);
+    return p;
+  }
+  std::string TreeSource(const std::string& more = "") const {
+    return "      - etcd:\n          endpoints: [" + etcd_->url() + "]\n          prefix: " + key_ +
+           "\n" + more;
+  }
+
+  void StartDaemon(const fs::path& config, bool wait_live = true) {
+    fs::create_directories(dir_ / "state");
+    daemon_.Start({"--config", config.string()}, {}, dir_ / "shmconfd.log");
+    const bool up = OpsWaitUntil([&] {
+      const auto s = Status();
+      return s && (!wait_live || s->value("live_version", 0) > 0);
+    });
+    ASSERT_TRUE(up) << daemon_.Log();
+  }
+  std::optional<nlohmann::json> Status() { return OpsCall(Socket(), {{"cmd", "status"}}); }
+  std::string Socket() const { return (dir_ / "app.sock").string(); }
+  nlohmann::json Etcd() { return Status().value()["etcd"][0]; }
+
+  Client Reader() {
+    ClientOptions o;
+    o.prefix = prefix_;
+    return Client::open("app", o);
+  }
+  // Waits in wait_for_change until `key` reads `want`.
+  ::testing::AssertionResult WaitInt(Client& c, const std::string& key, std::int64_t want) {
+    const auto deadline = OpsClock::now() + kOpsDeadline;
+    for (;;) {
+      const auto v = c.version();
+      const auto got = c.get_int(key);
+      if (got && *got == want) return ::testing::AssertionSuccess();
+      if (OpsClock::now() >= deadline) {
+        return ::testing::AssertionFailure() << key << " never became " << want << "\n"
+                                             << daemon_.Log();
+      }
+      (void)c.wait_for_change(v, std::chrono::milliseconds(500));
+    }
+  }
+
+  fs::path dir_;
+  std::unique_ptr<EtcdServer> etcd_;
+  std::string prefix_;
+  std::string key_;
+  OpsDaemon daemon_;
 };
 
 }  // namespace shmconf::etcd_test

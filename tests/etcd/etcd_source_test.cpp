@@ -6,88 +6,11 @@
 #include <gtest/gtest.h>
 
 #include "etcd/etcd_fixture.hpp"
-#include "shmconf/client.hpp"
 
 namespace shmconf::etcd_test {
 namespace {
 
-class EtcdSourceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!EtcdServer::Binary()) {
-      GTEST_SKIP() << "the etcd binary is not installed (Debian package etcd-server); "
-                      "skipping the etcd source tests";
-    }
-    char tmpl[] = "/tmp/shmconf-etcd-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    etcd_ = std::make_unique<EtcdServer>(dir_);
-    etcd_->Start();
-    prefix_ = OpsUniquePrefix();
-    key_ = "/" + prefix_ + "/app/";
-  }
-  void TearDown() override {
-    daemon_.Kill();
-    etcd_.reset();
-    if (!prefix_.empty()) OpsUnlinkShm(prefix_);
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
-
-  // A daemon configuration with one namespace "app" whose sources are
-  // `sources` (YAML list items, indented by 6).
-  fs::path WriteConfig(const std::string& sources, const std::string& extra = "") {
-    const fs::path p = dir_ / "shmconfd.yaml";
-    OpsWriteFile(p, "prefix: " + prefix_ + "\nsocket_dir: " + dir_.string() +
-                        "\nstate_dir: " + (dir_ / "state").string() + "\naudit_log: " +
-                        (dir_ / "audit.log").string() +
-                        "\nnamespaces:\n  app:\n    guards: {max_deleted_percent: 100}\n" + extra +
-                        "    sources:\n" + sources);
-    return p;
-  }
-  std::string TreeSource(const std::string& more = "") const {
-    return "      - etcd:\n          endpoints: [" + etcd_->url() + "]\n          prefix: " + key_ +
-           "\n" + more;
-  }
-
-  void StartDaemon(const fs::path& config, bool wait_live = true) {
-    fs::create_directories(dir_ / "state");
-    daemon_.Start({"--config", config.string()}, {}, dir_ / "shmconfd.log");
-    const bool up = OpsWaitUntil([&] {
-      const auto s = Status();
-      return s && (!wait_live || s->value("live_version", 0) > 0);
-    });
-    ASSERT_TRUE(up) << daemon_.Log();
-  }
-  std::optional<nlohmann::json> Status() { return OpsCall(Socket(), {{"cmd", "status"}}); }
-  std::string Socket() const { return (dir_ / "app.sock").string(); }
-  nlohmann::json Etcd() { return Status().value()["etcd"][0]; }
-
-  Client Reader() {
-    ClientOptions o;
-    o.prefix = prefix_;
-    return Client::open("app", o);
-  }
-  // Waits in wait_for_change until `key` reads `want`.
-  ::testing::AssertionResult WaitInt(Client& c, const std::string& key, std::int64_t want) {
-    const auto deadline = OpsClock::now() + kOpsDeadline;
-    for (;;) {
-      const auto v = c.version();
-      const auto got = c.get_int(key);
-      if (got && *got == want) return ::testing::AssertionSuccess();
-      if (OpsClock::now() >= deadline) {
-        return ::testing::AssertionFailure()
-               << key << " never became " << want << "\n" << daemon_.Log();
-      }
-      (void)c.wait_for_change(v, std::chrono::milliseconds(500));
-    }
-  }
-
-  fs::path dir_;
-  std::unique_ptr<EtcdServer> etcd_;
-  std::string prefix_;
-  std::string key_;
-  OpsDaemon daemon_;
-};
+using EtcdSourceTest = EtcdDaemonTest;
 
 TEST_F(EtcdSourceTest, Put_ReaderInAnotherProcessSeesIt) {
   etcd_->Put(key_ + "database/port", "5432");
@@ -97,10 +20,9 @@ TEST_F(EtcdSourceTest, Put_ReaderInAnotherProcessSeesIt) {
   const std::int64_t rev = etcd_->Put(key_ + "database/port", "6000");
   ASSERT_TRUE(WaitInt(c, "database.port", 6000));
   // Provenance names the endpoint, the key and its mod_revision.
-  const auto r = OpsRun({SHMCONFCTL_BIN, "--socket", Socket(), "--prefix", prefix_, "--name",
-                         "app", "explain", "database.port"});
-  EXPECT_NE(r.out.find("etcd:" + etcd_->endpoint() + key_ + "database/port@" +
-                       std::to_string(rev)),
+  const auto r = OpsRun({SHMCONFCTL_BIN, "--socket", Socket(), "--prefix", prefix_, "--name", "app",
+                         "explain", "database.port"});
+  EXPECT_NE(r.out.find("etcd:" + etcd_->endpoint() + key_ + "database/port@" + std::to_string(rev)),
             std::string::npos)
       << OpsDescribe(r);
   EXPECT_TRUE(OpsWaitUntil([&] { return Etcd().value("revision", 0) == rev; }));
@@ -225,9 +147,9 @@ TEST_F(EtcdSourceTest, Credentials_NeverInAnyOutput) {
   OpsWriteFile(dir_ / "wrong", wrong + "\n");
   const std::string src = "      - etcd:\n          endpoints: [" + etcd_->url() +
                           "]\n          prefix: " + key_ + "\n          user: shm\n";
-  const fs::path config = WriteConfig(
-      src + "          password: ${file:" + (dir_ / "pw").string() + "}\n",
-      "    plaintext_secrets: allow\n");
+  const fs::path config =
+      WriteConfig(src + "          password: ${file:" + (dir_ / "pw").string() + "}\n",
+                  "    plaintext_secrets: allow\n");
   // A second namespace whose password is wrong: its errors must not say it.
   OpsWriteFile(config, OpsReadFile(config) + "  bad:\n    sources:\n" + src +
                            "          password: ${file:" + (dir_ / "wrong").string() + "}\n");
