@@ -18,14 +18,14 @@ class PushTest : public EtcdDaemonTest {
     OpsWriteFile(dir_ / "schema.json",
                  R"({"type": "object", "properties": {"port": {"type": "integer"}},
                      "required": ["port"]})");
-    config_ = WriteConfig("      - etcd:\n          endpoints: [" + etcd_->url() +
-                              "]\n          key: " + doc_ + "\n",
-                          "    schema: " + (dir_ / "schema.json").string() + "\n");
+    config_ = WriteConfig(
+        "      - etcd:\n          endpoints: [" + etcd_->url() + "]\n          key: " + doc_ + "\n",
+        "    schema: " + (dir_ / "schema.json").string() + "\n");
   }
   OpsResult Push(const std::string& text, std::vector<std::string> more = {}) {
     OpsWriteFile(dir_ / "new.yaml", text);
-    std::vector<std::string> argv{SHMCONFCTL_BIN, "push", "--config", config_.string(), "app",
-                                  (dir_ / "new.yaml").string()};
+    std::vector<std::string> argv{SHMCONFCTL_BIN,   "push", "--config",
+                                  config_.string(), "app",  (dir_ / "new.yaml").string()};
     argv.insert(argv.end(), more.begin(), more.end());
     return OpsRun(argv);
   }

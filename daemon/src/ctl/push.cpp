@@ -33,8 +33,8 @@ std::optional<Target> find_target(const ServiceOptions& o, const Args& a) {
   if (keys.empty()) {
     std::cerr << "shmconfctl: namespace " << o.name << " has no etcd source\n";
   } else if (all.empty()) {
-    std::cerr << "shmconfctl: namespace " << o.name << " has no etcd source with key "
-              << a.push_key << " (its etcd keys: " << keys << ")\n";
+    std::cerr << "shmconfctl: namespace " << o.name << " has no etcd source with key " << a.push_key
+              << " (its etcd keys: " << keys << ")\n";
   } else {
     std::cerr << "shmconfctl: namespace " << o.name
               << " has several etcd sources; choose one with --key (" << keys << ")\n";
@@ -85,13 +85,14 @@ int push_document(const ServiceOptions& o, const Target& t, const Args& a) {
     std::cerr << o.name << ": INVALID; nothing pushed\n";
     return kExitFail;
   }
-  nlohmann::json out = {{"namespace", o.name}, {"key", t.spec.key}, {"validated_against", expected}};
+  nlohmann::json out = {
+      {"namespace", o.name}, {"key", t.spec.key}, {"validated_against", expected}};
   if (a.dry_run) {
     out["pushed"] = false;
-    std::cout << (a.json ? out.dump() : o.name + ": valid; " + t.spec.key +
-                                            " is at mod_revision " + std::to_string(expected) +
-                                            " (push --if-revision " + std::to_string(expected) +
-                                            ")")
+    std::cout << (a.json ? out.dump()
+                         : o.name + ": valid; " + t.spec.key + " is at mod_revision " +
+                               std::to_string(expected) + " (push --if-revision " +
+                               std::to_string(expected) + ")")
               << "\n";
     return 0;
   }

@@ -40,10 +40,10 @@ struct EtcdSpec {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
-  unsigned debounce_ms = 10;        // quiet time after a watch event before a reload
-  unsigned timeout_ms = 2000;       // connect and unary request timeout
-  unsigned backoff_min_ms = 200;    // first reconnect delay
-  unsigned backoff_max_ms = 15000;  // the cap of the exponential backoff
+  unsigned debounce_ms = 10;       // quiet time after a watch event before a reload
+  unsigned timeout_ms = 2000;      // connect and unary request timeout
+  unsigned backoff_min_ms = 200;   // first reconnect delay
+  unsigned backoff_max_ms = 1000;  // the cap of the exponential backoff
 };
 
 // The layer-independent name of a source: "etcd:<key>" (status, metrics).
