@@ -185,8 +185,8 @@ nlohmann::json run(int n, int changes, int down_s, const fs::path& root, Etcd& e
   etcd.client().put(kKey, doc(0));
   for (int i = 0; i < n; ++i) {
     Host& h = hosts[static_cast<std::size_t>(i)];
-    h.prefix = "fleet" + std::to_string(::getpid()) + "n" + std::to_string(n) + "h" +
-               std::to_string(i);
+    h.prefix =
+        "fleet" + std::to_string(::getpid()) + "n" + std::to_string(n) + "h" + std::to_string(i);
     const fs::path dir = root / h.prefix;
     fs::create_directories(dir / "state");
     std::ofstream(dir / "shmconfd.yaml")
@@ -194,8 +194,8 @@ nlohmann::json run(int n, int changes, int down_s, const fs::path& root, Etcd& e
         << "\nstate_dir: " << (dir / "state").string()
         << "\nlog_level: warn\nnamespaces:\n  app:\n    sources:\n      - etcd:\n"
         << "          endpoints: [" << etcd.url() << "]\n          key: " << kKey << "\n";
-    h.daemon = spawn({SHMCONFD_BIN, "--config", (dir / "shmconfd.yaml").string()},
-                     dir / "shmconfd.log");
+    h.daemon =
+        spawn({SHMCONFD_BIN, "--config", (dir / "shmconfd.yaml").string()}, dir / "shmconfd.log");
   }
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     shmconf::ClientOptions o;
@@ -271,17 +271,31 @@ nlohmann::json run(int n, int changes, int down_s, const fs::path& root, Etcd& e
     }
   }
   const std::string hn = "/hosts:" + std::to_string(n);
-  nlohmann::json put = {{"name", "BM_FleetPut" + hn}, {"run_name", "BM_FleetPut" + hn},
-                        {"run_type", "iteration"}, {"iterations", changes},
-                        {"real_time", pct(all_ms, 0.5)}, {"cpu_time", pct(all_ms, 0.5)},
-                        {"time_unit", "ms"}, {"hosts", n}, {"changes", changes},
-                        {"p50_ms", pct(all_ms, 0.5)}, {"p99_ms", pct(all_ms, 0.99)},
-                        {"max_ms", pct(all_ms, 1.0)}, {"reader_p50_ms", pct(each_ms, 0.5)},
-                        {"reader_p99_ms", pct(each_ms, 0.99)}, {"samples_ms", all_ms}};
-  nlohmann::json cu = {{"name", "BM_FleetCatchUp" + hn}, {"run_name", "BM_FleetCatchUp" + hn},
-                       {"run_type", "iteration"}, {"iterations", 1},
-                       {"real_time", catch_up}, {"cpu_time", catch_up}, {"time_unit", "ms"},
-                       {"hosts", n}, {"down_s", down_s}, {"catch_up_ms", catch_up}};
+  nlohmann::json put = {{"name", "BM_FleetPut" + hn},
+                        {"run_name", "BM_FleetPut" + hn},
+                        {"run_type", "iteration"},
+                        {"iterations", changes},
+                        {"real_time", pct(all_ms, 0.5)},
+                        {"cpu_time", pct(all_ms, 0.5)},
+                        {"time_unit", "ms"},
+                        {"hosts", n},
+                        {"changes", changes},
+                        {"p50_ms", pct(all_ms, 0.5)},
+                        {"p99_ms", pct(all_ms, 0.99)},
+                        {"max_ms", pct(all_ms, 1.0)},
+                        {"reader_p50_ms", pct(each_ms, 0.5)},
+                        {"reader_p99_ms", pct(each_ms, 0.99)},
+                        {"samples_ms", all_ms}};
+  nlohmann::json cu = {{"name", "BM_FleetCatchUp" + hn},
+                       {"run_name", "BM_FleetCatchUp" + hn},
+                       {"run_type", "iteration"},
+                       {"iterations", 1},
+                       {"real_time", catch_up},
+                       {"cpu_time", catch_up},
+                       {"time_unit", "ms"},
+                       {"hosts", n},
+                       {"down_s", down_s},
+                       {"catch_up_ms", catch_up}};
   std::fprintf(stderr,
                "hosts=%d: put -> all %d readers: p50 %.1f ms, p99 %.1f ms, max %.1f ms "
                "(per reader p50 %.1f, p99 %.1f); catch-up after %d s down: %.0f ms\n",

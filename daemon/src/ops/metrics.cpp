@@ -196,7 +196,10 @@ void DaemonMetrics::refresh(const std::vector<NamespaceSample>& namespaces,
   for (const NamespaceSample& s : samples) {
     const auto it = ns_.find(s.name);
     snap->last_success_ns.emplace_back(s.name, it == ns_.end() ? 0 : it->second.last_success_ns);
-    if (Health h = namespace_health(s); !h.ok && snap->health.ok) snap->health = h;
+    Health h = namespace_health(s);
+    if ((!h.ok && snap->health.ok) || (h.degraded && snap->health.ok && !snap->health.degraded)) {
+      snap->health = h;
+    }
   }
   if (samples.empty()) snap->health = {false, "no namespace is served"};
   std::lock_guard<std::mutex> lock(mu_);
