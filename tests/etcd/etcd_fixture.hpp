@@ -48,17 +48,45 @@ class EtcdServer {
 
   static std::optional<fs::path> Binary() { return OpsFindTool("etcd"); }
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  std::string url() const {
+    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(client_port_);
+  }
+  // Serve https:// with `cert`/`key`, and require client certificates
+  // signed by `ca` (etcd's --client-cert-auth). Before Start().
+  void EnableTls(const fs::path& ca, const fs::path& cert, const fs::path& key,
+                 const fs::path& client_cert, const fs::path& client_key) {
+    tls_ = true;
+    tls_args_ = {"--cert-file",       cert.string(), "--key-file",        key.string(),
+                 "--trusted-ca-file", ca.string(),   "--client-cert-auth"};
+    ca_ = ca.string();
+    client_cert_ = client_cert.string();
+    client_key_ = client_key.string();
+  }
   std::string endpoint() const { return "127.0.0.1:" + std::to_string(client_port_); }
 
   // Starts etcd and waits until it answers a range request.
   void Start() {
     const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
-    daemon_.Start({"--name", "t", "--data-dir", (dir_ / "data").string(), "--listen-client-urls",
-                   url(), "--advertise-client-urls", url(), "--listen-peer-urls", peer,
-                   "--initial-advertise-peer-urls", peer, "--initial-cluster", "t=" + peer,
-                   "--logger", "zap", "--log-level", "error"},
-                  {}, dir_ / "etcd.log", Binary()->string());
+    std::vector<std::string> args{"--name",
+                                  "t",
+                                  "--data-dir",
+                                  (dir_ / "data").string(),
+                                  "--listen-client-urls",
+                                  url(),
+                                  "--advertise-client-urls",
+                                  url(),
+                                  "--listen-peer-urls",
+                                  peer,
+                                  "--initial-advertise-peer-urls",
+                                  peer,
+                                  "--initial-cluster",
+                                  "t=" + peer,
+                                  "--logger",
+                                  "zap",
+                                  "--log-level",
+                                  "error"};
+    args.insert(args.end(), tls_args_.begin(), tls_args_.end());
+    daemon_.Start(args, {}, dir_ / "etcd.log", Binary()->string());
     const bool up = OpsWaitUntil([&] {
       try {
         (void)Client().probe("/");
@@ -81,6 +109,9 @@ class EtcdServer {
       daemon::EtcdSpec s;
       s.endpoints = {url()};
       s.timeout_ms = 1000;
+      s.ca_file = ca_;
+      s.cert_file = client_cert_;
+      s.key_file = client_key_;
       if (!root_password_.empty()) s.user = "root";
       client_ = std::make_unique<daemon::EtcdClient>(s, root_password_);
     }
@@ -125,6 +156,9 @@ class EtcdServer {
   Process daemon_;
   std::string root_password_;
   std::unique_ptr<daemon::EtcdClient> client_;
+  bool tls_ = false;
+  std::vector<std::string> tls_args_;
+  std::string ca_, client_cert_, client_key_;
 };
 
 // A real etcd, a daemon serving namespace "app" of a configuration the test
@@ -139,10 +173,15 @@ class EtcdDaemonTest : public ::testing::Test {
     char tmpl[] = "/tmp/shmconf-etcd-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     etcd_ = std::make_unique<EtcdServer>(dir_);
+    BeforeEtcdStart();
+    if (IsSkipped() || HasFatalFailure()) return;
     etcd_->Start();
     prefix_ = OpsUniquePrefix();
     key_ = "/" + prefix_ + "/app/";
   }
+  // For fixtures that configure the server first (TLS).
+  virtual void BeforeEtcdStart() {}
+
   void TearDown() override {
     daemon_.Kill();
     etcd_.reset();

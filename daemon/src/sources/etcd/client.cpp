@@ -104,6 +104,17 @@ Reply post_raw(httplib::Client& c, const std::string& path, const std::string& b
   return out;
 }
 
+// With TLS 1.3 a server that refuses the client certificate says so after
+// the handshake: the first read or write fails.
+std::string with_tls_hint(const std::string& url, std::string error) {
+  if (url.starts_with("https://") && error.starts_with("connection lost")) {
+    error +=
+        " (TLS: etcd closed the connection, as it does for a missing or refused client "
+        "certificate)";
+  }
+  return error;
+}
+
 }  // namespace
 
 EtcdClient::EtcdClient(const EtcdSpec& spec, std::string password)
@@ -142,7 +153,9 @@ void EtcdClient::authenticate(std::size_t i, httplib::Client& c) {
   if (spec_.user.empty() || !e.token.empty()) return;
   const nlohmann::json req = {{"name", spec_.user}, {"password", password_}};
   const Reply res = post_raw(c, "/v3/auth/authenticate", req.dump(), "");
-  if (!res.error.empty()) throw EtcdError(e.display + ": authenticate: " + res.error);
+  if (!res.error.empty()) {
+    throw EtcdError(e.display + ": authenticate: " + with_tls_hint(e.url, res.error));
+  }
   if (res.status != 200) {
     throw EtcdError(e.display + ": authenticate as '" + spec_.user +
                     "' refused: " + etcd_message(res.body));
@@ -166,7 +179,7 @@ std::string EtcdClient::post_once(std::size_t i, const std::string& path, const 
     Reply res = post_raw(*e.unary, path, body, e.token);
     if (!res.error.empty()) {
       e.unary.reset();
-      throw EtcdError(e.display + ": " + res.error);
+      throw EtcdError(e.display + ": " + with_tls_hint(e.url, res.error));
     }
     if (res.status == 200) return std::move(res.body);
     e.unary.reset();  // the failed trailer read left the connection unusable
