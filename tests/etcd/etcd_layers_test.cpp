@@ -66,8 +66,9 @@ TEST(EtcdLayers, Tree_BadJsonValue_ErrorNamesKeyAndRevision) {
 TEST(EtcdLayers, Tree_BadKeys_Refused) {
   for (const std::string key : {"/cfg/app/a//b", "/cfg/app/a.b", "/cfg/app/a[0]", "/cfg/app/"}) {
     SourceList names;
-    EXPECT_NE(What([&] { etcd_layer(Tree(), false, Content({{key, "1", 3}}), Limits{}, names); })
-                  .find("does not name a configuration key"),
+    EXPECT_NE(What([&] {
+                etcd_layer(Tree(), false, Content({{key, "1", 3}}), Limits{}, names);
+              }).find("does not name a configuration key"),
               std::string::npos)
         << key;
   }
@@ -88,19 +89,21 @@ TEST(EtcdLayers, Document_ParsedByKeySuffix_MissingKeyRefusedUnlessOptional) {
       etcd_layer(s, false, Content({{"/cfg/app.yaml", "db:\n  port: 1\n", 5}}), Limits{}, names);
   EXPECT_EQ(to_json(v), R"({"db":{"port":1}})");
   EXPECT_EQ(names.back(), "etcd:10.0.0.1:2379/cfg/app.yaml@5");
-  const std::string bad = What(
-      [&] { etcd_layer(s, false, Content({{"/cfg/app.yaml", "a: [", 6}}), Limits{}, names); });
+  const std::string bad = What([&] {
+    etcd_layer(s, false, Content({{"/cfg/app.yaml", "a: [", 6}}), Limits{}, names);
+  });
   EXPECT_NE(bad.find("etcd:10.0.0.1:2379/cfg/app.yaml@6:"), std::string::npos) << bad;
-  EXPECT_NE(What([&] { etcd_layer(s, false, Content({}), Limits{}, names); })
-                .find("does not exist (at revision 9)"),
+  EXPECT_NE(What([&] {
+              etcd_layer(s, false, Content({}), Limits{}, names);
+            }).find("does not exist (at revision 9)"),
             std::string::npos);
   EXPECT_EQ(to_json(etcd_layer(s, true, Content({}), Limits{}, names)), "{}");
 }
 
 std::string ConfigError(const std::string& etcd) {
   return What([&] {
-    parse_daemon_config(
-        "namespaces:\n  app:\n    sources:\n      - etcd:\n" + etcd, "/etc/shmconf/shmconfd.yaml");
+    parse_daemon_config("namespaces:\n  app:\n    sources:\n      - etcd:\n" + etcd,
+                        "/etc/shmconf/shmconfd.yaml");
   });
 }
 
@@ -109,7 +112,8 @@ TEST(EtcdConfig, FullSection_Parsed) {
       "namespaces:\n  app:\n    sources:\n      - etcd:\n"
       "          endpoints: [http://a:2379, https://b:2379]\n"
       "          prefix: /cfg/app\n          values: json\n          user: u\n"
-      "          password: ${credential:etcd}\n          tls: {ca: ca.pem, cert: c.pem, key: k.pem}\n"
+      "          password: ${credential:etcd}\n          tls: {ca: ca.pem, cert: c.pem, key: "
+      "k.pem}\n"
       "          debounce_ms: 5\n          backoff_max_ms: 3000\n",
       "/etc/shmconf/shmconfd.yaml");
   const SourceSpec& s = c.namespaces.at(0).options.sources.at(0);
@@ -136,17 +140,19 @@ TEST(EtcdConfig, Mistakes_RefusedWithPosition) {
   EXPECT_NE(literal.find("sources[0].etcd.password: give the password as"), std::string::npos)
       << literal;
   EXPECT_EQ(literal.find("hunter2"), std::string::npos) << literal;
-  EXPECT_NE(ConfigError("          endpoints: [http://a]\n          key: /a.yaml\n          prefx: /b\n")
-                .find("unknown key"),
-            std::string::npos);
   EXPECT_NE(
-      ConfigError("          endpoints: [http://a]\n          key: /a.yaml\n          layout: tree\n")
-          .find("layout tree takes prefix:"),
+      ConfigError("          endpoints: [http://a]\n          key: /a.yaml\n          prefx: /b\n")
+          .find("unknown key"),
       std::string::npos);
+  EXPECT_NE(ConfigError(
+                "          endpoints: [http://a]\n          key: /a.yaml\n          layout: tree\n")
+                .find("layout tree takes prefix:"),
+            std::string::npos);
 }
 
 TEST(EtcdClientCodec, Base64AndPrefixEnd) {
-  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     EXPECT_EQ(base64_decode(base64_encode(s)), s);
   }
   EXPECT_EQ(base64_encode("/cfg/app/"), "L2NmZy9hcHAv");

@@ -26,6 +26,10 @@ TEST_F(EtcdSourceTest, Put_ReaderInAnotherProcessSeesIt) {
             std::string::npos)
       << OpsDescribe(r);
   EXPECT_TRUE(OpsWaitUntil([&] { return Etcd().value("revision", 0) == rev; }));
+  // The snapshot's metadata records the store revision its etcd layer was read at.
+  const auto sources = c.snapshot().sources();
+  const std::string want = "etcd:" + etcd_->endpoint() + key_ + "?revision=" + std::to_string(rev);
+  EXPECT_NE(std::find(sources.begin(), sources.end(), want), sources.end()) << want;
   const auto metrics = OpsCall(Socket(), {{"cmd", "metrics"}});
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->dump().find("shmconf_etcd_revision"), std::string::npos);
@@ -111,6 +115,11 @@ TEST_F(EtcdSourceTest, BadValue_RejectedNamingKeyAndRevision_LiveVersionStays) {
   EXPECT_EQ(c.version(), live);
   EXPECT_EQ(c.get_int("limits.max").value_or(-1), 10);
   EXPECT_TRUE(Status().value().value("healthy", false));  // a clean rejection
+  // shmconfctl validate reads etcd too, and names the same key and revision.
+  const auto v =
+      OpsRun({SHMCONFCTL_BIN, "validate", "--config", (dir_ / "shmconfd.yaml").string()});
+  EXPECT_EQ(v.rc, 1) << OpsDescribe(v);
+  EXPECT_NE(v.err.find(key_ + "limits/max@" + std::to_string(rev)), std::string::npos) << v.err;
 }
 
 // Every file under `dir`, concatenated (the state directory).

@@ -1,8 +1,11 @@
 // shmconfctl push against a real etcd: a valid file is written in one
 // transaction and reaches the daemon's readers; an invalid one is not
 // written; a push validated against a revision that someone else has
-// changed since is refused (compare-and-swap).
+// changed since is refused (compare-and-swap). A tree source gets one key
+// per leaf, stale keys deleted, in the same kind of transaction.
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include "etcd/etcd_fixture.hpp"
 
@@ -72,6 +75,60 @@ TEST_F(PushTest, KeyChangedSinceValidated_Refused) {
   EXPECT_EQ(r.rc, 1) << OpsDescribe(r);
   EXPECT_NE(r.err.find("push refused"), std::string::npos) << r.err;
   EXPECT_EQ(Stored(), "port: 3\n");  // theirs stays
+}
+
+class TreePushTest : public PushTest {
+ protected:
+  void SetUp() override {
+    PushTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    config_ = WriteConfig(TreeSource(), "    schema: " + (dir_ / "schema.json").string() + "\n");
+  }
+  std::map<std::string, std::string> Keys() {
+    std::map<std::string, std::string> m;
+    for (const auto& kv : etcd_->Client().range(key_, true).kvs) {
+      m[kv.key.substr(key_.size())] = kv.value;
+    }
+    return m;
+  }
+};
+
+TEST_F(TreePushTest, Files_OneKeyPerLeaf_StaleKeysDeleted_InOneTxn) {
+  etcd_->Put(key_ + "port", "1");
+  etcd_->Put(key_ + "old/key", "x");
+  StartDaemon(config_);
+  Client c = Reader();
+  ASSERT_TRUE(WaitInt(c, "port", 1));
+  const auto r = Push("port: 2\ndb:\n  host: db1\n  pool: 8\n");
+  ASSERT_EQ(r.rc, 0) << OpsDescribe(r);
+  EXPECT_NE(r.out.find("+2 ~1 -1 keys"), std::string::npos) << r.out;
+  const std::map<std::string, std::string> want{
+      {"db/host", "db1"}, {"db/pool", "8"}, {"port", "2"}};
+  EXPECT_EQ(Keys(), want);
+  ASSERT_TRUE(WaitInt(c, "db.pool", 8));  // one revision: one publish with every key
+  EXPECT_EQ(c.get_int("port").value_or(-1), 2);
+  EXPECT_FALSE(c.snapshot().get_string("old.key").has_value());
+}
+
+TEST_F(TreePushTest, StringThatReadsAsNumber_RefusedUnderScalarRule) {
+  const auto r = Push("port: 1\nversion: \"8080\"\n");
+  EXPECT_EQ(r.rc, 1) << OpsDescribe(r);
+  EXPECT_NE(r.err.find("version: the string \"8080\" would read back as 8080"), std::string::npos)
+      << r.err;
+  EXPECT_TRUE(Keys().empty());
+}
+
+TEST_F(TreePushTest, KeyAddedSinceValidated_Refused) {
+  etcd_->Put(key_ + "port", "1");
+  const auto dry = Push("port: 2\n", {"--dry-run", "--json"});
+  ASSERT_EQ(dry.rc, 0) << OpsDescribe(dry);
+  const auto validated = nlohmann::json::parse(dry.out).at("validated_against").get<int>();
+  etcd_->Put(key_ + "other", "3");
+  const auto r = Push("port: 2\n", {"--if-revision", std::to_string(validated)});
+  EXPECT_EQ(r.rc, 1) << OpsDescribe(r);
+  EXPECT_NE(r.err.find("push refused"), std::string::npos) << r.err;
+  const std::map<std::string, std::string> want{{"other", "3"}, {"port", "1"}};
+  EXPECT_EQ(Keys(), want);
 }
 
 }  // namespace

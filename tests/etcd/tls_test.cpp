@@ -26,15 +26,14 @@ class EtcdTlsTest : public EtcdDaemonTest {
               "-out", (d / "ca.pem").string(), "-days", "2", "-subj", "/CN=shmconf-test-ca"},
              {o, "req", "-newkey", ec, "-nodes", "-keyout", (d / "server.key").string(), "-out",
               (d / "server.csr").string(), "-subj", "/CN=127.0.0.1"},
-             {o, "x509", "-req", "-in", (d / "server.csr").string(), "-CA",
-              (d / "ca.pem").string(), "-CAkey", (d / "ca.key").string(), "-CAcreateserial",
-              "-out", (d / "server.pem").string(), "-days", "2", "-extfile",
-              (d / "server.ext").string()},
+             {o, "x509", "-req", "-in", (d / "server.csr").string(), "-CA", (d / "ca.pem").string(),
+              "-CAkey", (d / "ca.key").string(), "-CAcreateserial", "-out",
+              (d / "server.pem").string(), "-days", "2", "-extfile", (d / "server.ext").string()},
              {o, "req", "-newkey", ec, "-nodes", "-keyout", (d / "client.key").string(), "-out",
               (d / "client.csr").string(), "-subj", "/CN=shmconf"},
-             {o, "x509", "-req", "-in", (d / "client.csr").string(), "-CA",
-              (d / "ca.pem").string(), "-CAkey", (d / "ca.key").string(), "-CAcreateserial",
-              "-out", (d / "client.pem").string(), "-days", "2", "-extfile",
+             {o, "x509", "-req", "-in", (d / "client.csr").string(), "-CA", (d / "ca.pem").string(),
+              "-CAkey", (d / "ca.key").string(), "-CAcreateserial", "-out",
+              (d / "client.pem").string(), "-days", "2", "-extfile",
               (d / "client.ext").string()}}) {
       const auto r = OpsRun(argv);
       ASSERT_EQ(r.rc, 0) << OpsDescribe(r);
@@ -48,11 +47,10 @@ TEST_F(EtcdTlsTest, ClientCertificate_PutSeen_WithoutOne_RefusedNamingTls) {
   const fs::path d = dir_ / "pki";
   etcd_->Put(key_ + "port", "5432");
   const std::string base = "      - etcd:\n          endpoints: [" + etcd_->url() +
-                           "]\n          prefix: " + key_ + "\n          tls: {ca: " +
-                           (d / "ca.pem").string();
-  const fs::path config =
-      WriteConfig(base + ", cert: " + (d / "client.pem").string() +
-                  ", key: " + (d / "client.key").string() + "}\n");
+                           "]\n          prefix: " + key_ +
+                           "\n          tls: {ca: " + (d / "ca.pem").string();
+  const fs::path config = WriteConfig(base + ", cert: " + (d / "client.pem").string() +
+                                      ", key: " + (d / "client.key").string() + "}\n");
   OpsWriteFile(config, OpsReadFile(config) + "  nocert:\n    sources:\n" + base + "}\n");
   StartDaemon(config);
   Client c = Reader();

@@ -1,22 +1,19 @@
 // shmconfctl push: validate a file offline as the namespace's etcd source,
 // then write it to etcd in one transaction that compares the key's
 // mod_revision with the one it validated against (docs/CLI.md "push").
+#include "ctl/push.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "core/offline.hpp"
-#include "ctl/common.hpp"
-#include "sources/etcd/layers.hpp"
 
 namespace shmconf::daemon::ctl {
 namespace {
 
-struct Target {
-  std::size_t index = 0;
-  EtcdSpec spec;
-};
+using Target = PushTarget;
 
 // The namespace's etcd source that --key names (or its only one).
 std::optional<Target> find_target(const ServiceOptions& o, const Args& a) {
@@ -50,17 +47,6 @@ std::string read_all(const std::string& path) {
   return ss.str();
 }
 
-// Validates `file` in place of the etcd source; prints the issues.
-bool valid_as_source(ServiceOptions o, const Target& t, const std::string& file, const Args& a) {
-  o.sources[t.index] = file_source(file);
-  const ValidationReport report = validate_offline(o);
-  if (!a.json) {
-    for (const auto& e : report.errors) std::cerr << o.name << ": " << e.text() << "\n";
-    for (const auto& w : report.warnings) std::cerr << o.name << ": warning: " << w.text() << "\n";
-  }
-  return report.valid;
-}
-
 int push_document(const ServiceOptions& o, const Target& t, const Args& a) {
   if (a.files.size() != 1) {
     std::cerr << "shmconfctl: push to a document key takes one FILE\n";
@@ -81,7 +67,7 @@ int push_document(const ServiceOptions& o, const Target& t, const Args& a) {
   // The revision the push is validated against: --if-revision (what an
   // earlier --dry-run printed), else what etcd holds now.
   const std::int64_t expected = a.if_revision ? static_cast<std::int64_t>(*a.if_revision) : mod;
-  if (!valid_as_source(o, t, file, a)) {
+  if (!push_valid(o, t, {file}, a)) {
     std::cerr << o.name << ": INVALID; nothing pushed\n";
     return kExitFail;
   }
@@ -116,6 +102,20 @@ int push_document(const ServiceOptions& o, const Target& t, const Args& a) {
 
 }  // namespace
 
+bool push_valid(ServiceOptions o, const PushTarget& t, const std::vector<std::string>& files,
+                const Args& a) {
+  std::vector<SourceSpec> sources(o.sources.begin(), o.sources.begin() + t.index);
+  for (const std::string& f : files) sources.push_back(file_source(f));
+  sources.insert(sources.end(), o.sources.begin() + t.index + 1, o.sources.end());
+  o.sources = std::move(sources);
+  const ValidationReport report = validate_offline(o);
+  if (!a.json) {
+    for (const auto& e : report.errors) std::cerr << o.name << ": " << e.text() << "\n";
+    for (const auto& w : report.warnings) std::cerr << o.name << ": warning: " << w.text() << "\n";
+  }
+  return report.valid;
+}
+
 int cmd_push(const Args& a) {
   if (a.config.empty()) {
     std::cerr << "shmconfctl: push needs --config FILE (the daemon configuration)\n";
@@ -137,11 +137,7 @@ int cmd_push(const Args& a) {
       target->spec.password =
           "${file:" + std::filesystem::absolute(a.etcd_password_file, ec).string() + "}";
     }
-    if (target->spec.layout == EtcdSpec::Layout::kTree) {
-      std::cerr << "shmconfctl: push writes document keys; " << target->spec.key
-                << " is a tree (prefix:), which push does not write yet\n";
-      return kExitUsage;
-    }
+    if (target->spec.layout == EtcdSpec::Layout::kTree) return push_tree(ns->options, *target, a);
     return push_document(ns->options, *target, a);
   } catch (const EtcdError& e) {
     std::cerr << "shmconfctl: etcd: " << e.what() << "\n";

@@ -17,8 +17,6 @@ struct EtcdClient::Endpoint {
 
 namespace {
 
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 std::int64_t as_int(const nlohmann::json& j, const char* field) {
   const auto it = j.find(field);
   if (it == j.end()) return 0;  // proto3 leaves zero values out
@@ -210,9 +208,10 @@ std::string EtcdClient::post(const std::string& path, const std::string& body) {
   throw EtcdError("no etcd endpoint answered: " + errors);
 }
 
-EtcdRange EtcdClient::range(const std::string& key, bool prefix) {
+EtcdRange EtcdClient::range(const std::string& key, bool prefix, std::int64_t revision) {
   nlohmann::json req = {{"key", base64_encode(key)}};
   if (prefix) req["range_end"] = base64_encode(prefix_end(key));
+  if (revision > 0) req["revision"] = std::to_string(revision);
   const auto j = nlohmann::json::parse(post("/v3/kv/range", req.dump()), nullptr, false);
   if (!j.is_object()) throw EtcdError(endpoint() + ": range: a reply that is not JSON");
   EtcdRange out;
@@ -239,6 +238,34 @@ std::int64_t EtcdClient::put_if(const std::string& key, const std::string& value
          {"mod_revision", std::to_string(expected_mod_revision)}}}},
       {"success",
        {{{"request_put", {{"key", base64_encode(key)}, {"value", base64_encode(value)}}}}}}};
+  const auto j = nlohmann::json::parse(post("/v3/kv/txn", req.dump()), nullptr, false);
+  if (!j.is_object()) throw EtcdError(endpoint() + ": txn: a reply that is not JSON");
+  if (!j.value("succeeded", false)) return 0;
+  return as_int(j.value("header", nlohmann::json::object()), "revision");
+}
+
+std::int64_t EtcdClient::txn(const PrefixTxn& t) {
+  nlohmann::json compare = nlohmann::json::array();
+  compare.push_back({{"result", "LESS"},
+                     {"target", "MOD"},
+                     {"key", base64_encode(t.prefix)},
+                     {"range_end", base64_encode(prefix_end(t.prefix))},
+                     {"mod_revision", std::to_string(t.since + 1)}});
+  for (const auto& [key, mod] : t.expect) {
+    compare.push_back({{"result", "EQUAL"},
+                       {"target", "MOD"},
+                       {"key", base64_encode(key)},
+                       {"mod_revision", std::to_string(mod)}});
+  }
+  nlohmann::json ops = nlohmann::json::array();
+  for (const auto& [key, value] : t.puts) {
+    ops.push_back(
+        {{"request_put", {{"key", base64_encode(key)}, {"value", base64_encode(value)}}}});
+  }
+  for (const auto& key : t.deletes) {
+    ops.push_back({{"request_delete_range", {{"key", base64_encode(key)}}}});
+  }
+  const nlohmann::json req = {{"compare", compare}, {"success", ops}};
   const auto j = nlohmann::json::parse(post("/v3/kv/txn", req.dump()), nullptr, false);
   if (!j.is_object()) throw EtcdError(endpoint() + ": txn: a reply that is not JSON");
   if (!j.value("succeeded", false)) return 0;
@@ -369,63 +396,6 @@ EtcdClient::WatchEnd EtcdClient::watch(
   if (stop_) return WatchEnd::kStopped;
   if (error->find("token") != std::string::npos) endpoints_[i].token.clear();
   return end;
-}
-
-std::string base64_encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const auto n = (static_cast<unsigned char>(in[i]) << 16) |
-                   (static_cast<unsigned char>(in[i + 1]) << 8) |
-                   static_cast<unsigned char>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(n >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    const auto n = static_cast<unsigned char>(in[i]) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const auto n =
-        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-std::string base64_decode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  unsigned acc = 0;
-  int bits = 0;
-  for (const char ch : in) {
-    if (ch == '=') break;
-    const char* p = std::char_traits<char>::find(kAlphabet, 64, ch);
-    if (p == nullptr) throw EtcdError("a reply with invalid base64");
-    acc = (acc << 6) | static_cast<unsigned>(p - kAlphabet);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
-
-std::string prefix_end(const std::string& prefix) {
-  std::string end = prefix;
-  while (!end.empty()) {
-    if (static_cast<unsigned char>(end.back()) < 0xff) {
-      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');  // every key
 }
 
 }  // namespace shmconf::daemon

@@ -62,8 +62,9 @@ class EtcdClient {
   EtcdClient(const EtcdClient&) = delete;
   EtcdClient& operator=(const EtcdClient&) = delete;
 
-  // `key` alone, or every key starting with it (`prefix`). Throws EtcdError.
-  EtcdRange range(const std::string& key, bool prefix);
+  // `key` alone, or every key starting with it (`prefix`), now or as of
+  // `revision` (0 = now). Throws EtcdError (a compacted revision included).
+  EtcdRange range(const std::string& key, bool prefix, std::int64_t revision = 0);
   // The cheapest request (a count of `key`): finds an endpoint that answers
   // and returns its store revision. Throws EtcdError.
   std::int64_t probe(const std::string& key);
@@ -73,6 +74,19 @@ class EtcdClient {
   // the compare failed (someone changed the key). Throws EtcdError.
   std::int64_t put_if(const std::string& key, const std::string& value,
                       std::int64_t expected_mod_revision);
+  // One txn over a prefix: if no key under `prefix` has changed since
+  // `since` (none modified or created after it, and each of `expect` still
+  // at its mod_revision: none deleted), put `puts` and delete `deletes`.
+  // Returns the new revision, or 0 when the compare failed. Throws EtcdError
+  // (etcd refuses more than --max-txn-ops, 128 by default, per list).
+  struct PrefixTxn {
+    std::string prefix;
+    std::int64_t since = 0;
+    std::vector<std::pair<std::string, std::int64_t>> expect;  // key, mod_revision
+    std::vector<std::pair<std::string, std::string>> puts;
+    std::vector<std::string> deletes;
+  };
+  std::int64_t txn(const PrefixTxn& t);
   // Unconditional put and compaction (tests and benchmarks). Return the revision.
   std::int64_t put(const std::string& key, const std::string& value);
   void compact(std::int64_t revision);
