@@ -32,15 +32,15 @@ std::string leaf_text(const EtcdSpec& spec, const Value& v, const std::string& p
   }
   if (v.type != Type::kString) return to_json(v);
   if (env_scalar(v.s, {}).type != Type::kString) {
-    throw std::runtime_error(path + ": the string \"" + v.s +
-                             "\" would read back as " + to_json(env_scalar(v.s, {})) +
+    throw std::runtime_error(path + ": the string \"" + v.s + "\" would read back as " +
+                             to_json(env_scalar(v.s, {})) +
                              " with values: scalar; use values: json to keep it a string");
   }
   return v.s;
 }
 
-void flatten(const EtcdSpec& spec, const Value& v, const std::string& key,
-             const std::string& path, std::map<std::string, std::string>& out) {
+void flatten(const EtcdSpec& spec, const Value& v, const std::string& key, const std::string& path,
+             std::map<std::string, std::string>& out) {
   if (v.type != Type::kObject) {
     out[key] = leaf_text(spec, v, path);
     return;
@@ -110,9 +110,9 @@ int push_tree(const ServiceOptions& o, const PushTarget& t, const Args& a) {
   for (auto& [k, v] : leaves) txn.puts.emplace_back(k, std::move(v));
   const std::string summary = "+" + std::to_string(added) + " ~" + std::to_string(changed) + " -" +
                               std::to_string(txn.deletes.size()) + " keys";
-  nlohmann::json out = {{"namespace", o.name},      {"prefix", t.spec.key},
-                        {"validated_against", txn.since}, {"added", added},
-                        {"changed", changed},       {"deleted", txn.deletes.size()}};
+  nlohmann::json out = {
+      {"namespace", o.name}, {"prefix", t.spec.key}, {"validated_against", txn.since},
+      {"added", added},      {"changed", changed},   {"deleted", txn.deletes.size()}};
   if (a.dry_run || (txn.puts.empty() && txn.deletes.empty())) {
     out["pushed"] = false;
     std::cout << (a.json ? out.dump()
@@ -123,9 +123,8 @@ int push_tree(const ServiceOptions& o, const PushTarget& t, const Args& a) {
   }
   const std::int64_t rev = client.txn(txn);
   if (rev == 0) {
-    std::cerr << "shmconfctl: push refused: keys under " << t.spec.key
-              << " changed since revision " << txn.since
-              << " (someone else pushed); validate against them and push again\n";
+    std::cerr << "shmconfctl: push refused: keys under " << t.spec.key << " changed since revision "
+              << txn.since << " (someone else pushed); validate against them and push again\n";
     return kExitFail;
   }
   out["pushed"] = true;
