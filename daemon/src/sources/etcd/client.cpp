@@ -166,21 +166,41 @@ void EtcdClient::authenticate(std::size_t i, httplib::Client& c) {
 
 std::string EtcdClient::post_once(std::size_t i, const std::string& path, const std::string& body) {
   Endpoint& e = endpoints_[i];
+  // The connection in use is visible to stop() (under mu_) while a request
+  // is in flight, so a stop does not wait out a read timeout.
+  const auto drop = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_ = nullptr;
+    e.unary.reset();
+  };
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!e.unary) e.unary = connect(i);
+    if (!e.unary) {
+      auto c = connect(i);
+      std::lock_guard<std::mutex> lock(mu_);
+      e.unary = std::move(c);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      in_flight_ = e.unary.get();
+    }
+    if (stop_) {
+      drop();
+      throw EtcdError("stopped");
+    }
     try {
       authenticate(i, *e.unary);
     } catch (const EtcdError&) {
-      e.unary.reset();
+      drop();
       throw;
     }
     Reply res = post_raw(*e.unary, path, body, e.token);
-    if (!res.error.empty()) {
-      e.unary.reset();
-      throw EtcdError(e.display + ": " + with_tls_hint(e.url, res.error));
+    if (res.status == 200 && res.error.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      in_flight_ = nullptr;
+      return std::move(res.body);
     }
-    if (res.status == 200) return std::move(res.body);
-    e.unary.reset();  // the failed trailer read left the connection unusable
+    drop();  // a failed trailer read leaves the connection unusable too
+    if (!res.error.empty()) throw EtcdError(e.display + ": " + with_tls_hint(e.url, res.error));
     const std::string msg = etcd_message(res.body);
     // An expired token: authenticate again, once.
     if (!e.token.empty() && msg.find("token") != std::string::npos && attempt == 0) {
@@ -289,6 +309,7 @@ void EtcdClient::stop() {
   stop_ = true;
   std::lock_guard<std::mutex> lock(mu_);
   if (watching_ != nullptr) watching_->stop();
+  if (in_flight_ != nullptr) in_flight_->stop();
 }
 
 namespace {

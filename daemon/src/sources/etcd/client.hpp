@@ -9,7 +9,7 @@
 // message, log line or exception text ever holds it.
 //
 // Thread-safety: one thread uses a client; stop() may be called from any
-// thread and ends a watch in progress. Cost: one HTTP request per call
+// thread and ends a watch or a request in progress. Cost: one HTTP request per call
 // (plus an authenticate per connection when a user is set).
 #pragma once
 
@@ -122,8 +122,9 @@ class EtcdClient {
   std::vector<Endpoint> endpoints_;
   std::size_t current_ = 0;
   std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;                // guards watching_
-  httplib::Client* watching_ = nullptr;  // the watch's connection, for stop()
+  mutable std::mutex mu_;                 // guards the two pointers below
+  httplib::Client* watching_ = nullptr;   // the watch's connection, for stop()
+  httplib::Client* in_flight_ = nullptr;  // a unary request's connection, for stop()
 };
 
 // Base64 (RFC 4648, with padding), as the gateway encodes bytes.

@@ -76,14 +76,15 @@ EtcdWatcher::State EtcdWatcher::state() const {
 }
 
 void EtcdWatcher::set_error(const std::string& error) {
-  bool was_connected = false;
+  bool worth_logging = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    was_connected = state_.connected || state_.error != error;
+    // Not while stopping: the daemon is exiting, not losing etcd.
+    worth_logging = (state_.connected || state_.error != error) && !stop_;
     state_.connected = false;
     state_.error = error;
   }
-  if (was_connected) {
+  if (worth_logging) {
     spdlog::warn("etcd source {} of namespace {}: {}; serving the last content read", spec_.key,
                  name_, error);
   }
