@@ -37,6 +37,14 @@ std::string etcd_message(const std::string& body) {
   return body.substr(0, 200);
 }
 
+// etcd's message, or for a reply that is not the gateway's JSON, what answered.
+std::string reply_message(int status, const std::string& body) {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object() && (j.contains("message") || j.contains("error"))) return etcd_message(body);
+  return "HTTP " + std::to_string(status) + " (not an etcd v3 gateway reply?)" +
+         (body.empty() ? "" : ": " + body.substr(0, 200));
+}
+
 std::string why(httplib::Error e) {
   switch (e) {
     case httplib::Error::Connection:
@@ -156,7 +164,7 @@ void EtcdClient::authenticate(std::size_t i, httplib::Client& c) {
   }
   if (res.status != 200) {
     throw EtcdError(e.display + ": authenticate as '" + spec_.user +
-                    "' refused: " + etcd_message(res.body));
+                    "' refused: " + reply_message(res.status, res.body));
   }
   const auto j = nlohmann::json::parse(res.body, nullptr, false);
   if (!j.is_object() || !j.contains("token"))
@@ -201,7 +209,7 @@ std::string EtcdClient::post_once(std::size_t i, const std::string& path, const 
     }
     drop();  // a failed trailer read leaves the connection unusable too
     if (!res.error.empty()) throw EtcdError(e.display + ": " + with_tls_hint(e.url, res.error));
-    const std::string msg = etcd_message(res.body);
+    const std::string msg = reply_message(res.status, res.body);
     // An expired token: authenticate again, once.
     if (!e.token.empty() && msg.find("token") != std::string::npos && attempt == 0) {
       e.token.clear();
