@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Turns Google Benchmark JSON from read_bench and reload_bench into a report.
+"""Turns Google Benchmark JSON from read_bench, reload_bench and fleet_bench into a report.
 
-    bench/report.py --out-json R.json --out-md R.md READ.json RELOAD.json
+    bench/report.py --out-json R.json --out-md R.md READ.json RELOAD.json [FLEET.json]
     bench/report.py --out-md R.md R.json      # re-render from a saved report JSON
 
 Merges the inputs into one JSON file (both contexts, all benchmarks) and
@@ -12,7 +12,7 @@ wrote; without --out-json nothing but the report and its plots is written.
 
 With matplotlib importable (Debian: python3-matplotlib, for /usr/bin/python3)
 it also draws PNG plots next to the report (R-reload.png, R-stages.png,
-R-read.png, R-memory.png, R-rollback.png) and links them from it; without it
+R-read.png, R-memory.png, R-rollback.png, R-fleet.png) and links them from it; without it
 the report says so and carries on.
 
 Python 3 standard library, plus matplotlib for the plots.
@@ -283,7 +283,45 @@ def budgets(res):
             rows.append(["memory: segment / canonical JSON, %s input (%d keys)" % (kb_label(kb), st["keys"]),
                          "%.1f MB / %.1f MB" % (st["segment_bytes"] / 1e6, st["canonical_json_bytes"] / 1e6),
                          fmt_ratio(r), "≤ 2×", verdict(r <= 2)])
+    for hosts in (50,):
+        put = res.get("BM_FleetPut", hosts=hosts)
+        if put:
+            rows.append(["fleet, %d hosts: etcd put → every host's waiting reader, p99 (%d changes)"
+                         % (hosts, put["changes"]),
+                         "p50 %s, p99 %s, max %s" % (fmt_ms(put["p50_ms"]), fmt_ms(put["p99_ms"]),
+                                                     fmt_ms(put["max_ms"])),
+                         fmt_ms(put["p99_ms"]), "< 100 ms", verdict(put["p99_ms"] < 100)])
+        cu = res.get("BM_FleetCatchUp", hosts=hosts)
+        if cu:
+            rows.append(["fleet, %d hosts: etcd back after %d s down → every reader has the next put"
+                         % (hosts, cu["down_s"]),
+                         fmt_ms(cu["catch_up_ms"]), fmt_ms(cu["catch_up_ms"]), "≤ 2 s",
+                         verdict(cu["catch_up_ms"] <= 2000)])
     return table(["budget", "measured", "ratio", "target", "verdict"], rows), notes
+
+
+def fleet_table(res):
+    rows = []
+    for params, runs in sorted(res.runs_of("BM_FleetPut"), key=lambda pr: pr[0]["hosts"]):
+        put = runs.get("single")
+        cu = res.get("BM_FleetCatchUp", hosts=params["hosts"])
+        if not put:
+            continue
+        rows.append(["%d" % params["hosts"], "%d" % put["changes"], fmt_ms(put["p50_ms"]),
+                     fmt_ms(put["p99_ms"]), fmt_ms(put["max_ms"]), fmt_ms(put["reader_p50_ms"]),
+                     fmt_ms(put["reader_p99_ms"]),
+                     ("%s (%d s down)" % (fmt_ms(cu["catch_up_ms"]), cu["down_s"])) if cu else "—"])
+    if not rows:
+        return "No fleet results (fleet_bench did not run, or etcd is not installed)."
+    return ("A real etcd on loopback (data on tmpfs) and N shmconfd processes, each its own "
+            "prefix, state directory and socket, watching one document key; one reader per host "
+            "blocked in wait_for_change. Put → all: from just before the put request until the "
+            "slowest host's reader has read the value (includes the etcd source's 10 ms "
+            "debounce). Catch-up: etcd killed, started again after the pause; from the moment it "
+            "answers, a put, until every reader has read it (includes each daemon's reconnect "
+            "backoff, capped at 1 s with jitter).\n\n"
+            + table(["hosts", "changes", "put → all p50", "p99", "max", "per reader p50",
+                     "per reader p99", "catch-up"], rows))
 
 
 def read_tables(res):
@@ -600,11 +638,34 @@ def plot_stages(res, plt, path):
     return True
 
 
+def plot_fleet(res, plt, path):
+    runs = sorted(res.runs_of("BM_FleetPut"), key=lambda pr: pr[0]["hosts"])
+    series = [(p["hosts"], r["single"]["samples_ms"]) for p, r in runs
+              if "single" in r and r["single"].get("samples_ms")]
+    if not series:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for hosts, samples in series:
+        xs = sorted(samples)
+        ys = [100.0 * (i + 1) / len(xs) for i in range(len(xs))]
+        ax.plot(xs, ys, label="%d hosts" % hosts)
+    ax.axvline(100, color="red", linestyle="--", linewidth=1, label="budget (p99 < 100 ms)")
+    ax.set_xscale("log")
+    ax.set_xlabel("etcd put → every host's reader has read it (ms)")
+    ax.set_ylabel("% of changes")
+    ax.set_title("Fleet: one etcd, N daemons on one machine")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
 PLOTS = (("reload", "reload time against input size", plot_reload),
          ("stages", "where a reload's time goes", plot_stages),
          ("read", "read latency per method", plot_read),
          ("memory", "segment size against canonical JSON", plot_memory),
-         ("rollback", "rollback latency", plot_rollback))
+         ("rollback", "rollback latency", plot_rollback),
+         ("fleet", "etcd put to every host's reader", plot_fleet))
 
 
 def plots(res, stem):
@@ -670,6 +731,8 @@ def main():
     md.append(storm_table(res) + "\n")
     md.append("## Reload, rollback, notification\n")
     md.append(reload_tables(res) + "\n")
+    md.append("## Fleet (etcd)\n")
+    md.append(fleet_table(res) + "\n")
     md.append("## Plots\n")
     md.append(plots(res, stem) + "\n")
     with open(args.out_md, "w") as f:

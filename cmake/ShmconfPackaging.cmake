@@ -25,6 +25,8 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 # systemd has.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd | systemd-standalone-sysusers")
+# etcd sources (docs/FLEET.md) talk to a cluster elsewhere; etcdctl helps operators.
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "etcd-client")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 # conffiles: what the package installs under /etc is the operator's to edit.
 set(SHMCONF_DEB_CONFFILES ${CMAKE_CURRENT_BINARY_DIR}/debian/conffiles)

@@ -4,7 +4,8 @@
 // and work with no daemon running; render and validate run the parse/merge
 // pipeline offline (validate runs the daemon's whole check pipeline);
 // schema-doc documents a JSON Schema; status, reload, rollback, history,
-// diff, set and unset talk to shmconfd over its control socket.
+// diff, set and unset talk to shmconfd over its control socket; push writes
+// a validated file to an etcd source.
 //
 // This file parses the command line; the commands and their exit codes are
 // in daemon/src/ctl/ (ctl.hpp).
@@ -90,6 +91,24 @@ int main(int argc, char** argv) {
   auto* unset = app.add_subcommand("unset", "Remove a runtime override");
   unset->add_option("key", a.key)->required();
 
+  std::uint64_t if_revision = 0;
+  auto* push = app.add_subcommand(
+      "push",
+      "Validate FILE as the namespace's etcd source (offline, the daemon's checks), then write "
+      "it to etcd in one transaction that fails if the key changed since; prints the revision");
+  push->add_option("namespace", a.name, "Namespace of --config")->required();
+  push->add_option("files", a.files, "The new content of the etcd key")
+      ->required()
+      ->check(CLI::ExistingFile);
+  push->add_option("--key", a.push_key, "The etcd source's key, when it has several");
+  auto* if_rev = push->add_option(
+      "--if-revision", if_revision,
+      "Push only if the key's mod_revision is still this one (what --dry-run printed)");
+  push->add_flag("--dry-run", a.dry_run, "Validate and print the revision; write nothing");
+  push->add_option("--etcd-user", a.etcd_user, "etcd user for the write (default: the source's)");
+  push->add_option("--etcd-password-file", a.etcd_password_file,
+                   "File holding that user's password");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -98,5 +117,6 @@ int main(int argc, char** argv) {
   }
   a.known_given = known->count() > 0;
   if (*to_opt) a.to = to;
+  if (*if_rev) a.if_revision = if_revision;
   return ctl::run_verb(app.get_subcommands().front()->get_name(), a);
 }

@@ -100,29 +100,126 @@ class Reader {
     bool kind_set = false;
     auto set_kind = [&](SourceSpec::Kind k, const At& v, bool is_path) {
       if (kind_set)
-        fail(v.node, v.path, "a source has exactly one of file, dir, environments, env");
+        fail(v.node, v.path, "a source has exactly one of file, dir, environments, env, etcd");
       kind_set = true;
       s.kind = k;
-      if (is_path) {
+      if (k == SourceSpec::Kind::kEtcd) {
+        s.etcd = etcd(v);
+      } else if (is_path) {
         s.path = path(v);
       } else {
         s.prefix = str(v);
         if (s.prefix.empty()) fail(v.node, v.path, "must not be empty");
       }
     };
-    each(at, {"file", "dir", "environments", "env", "optional"},
+    each(at, {"file", "dir", "environments", "env", "etcd", "optional"},
          [&](const std::string& key, const At& v) {
            if (key == "file") set_kind(SourceSpec::Kind::kFile, v, true);
            if (key == "dir") set_kind(SourceSpec::Kind::kDirectory, v, true);
            if (key == "environments") set_kind(SourceSpec::Kind::kEnvironments, v, true);
            if (key == "env") set_kind(SourceSpec::Kind::kEnvVars, v, false);
+           if (key == "etcd") set_kind(SourceSpec::Kind::kEtcd, v, false);
            if (key == "optional") s.optional = boolean(v);
          });
-    if (!kind_set) fail(at.node, at.path, "a source needs one of file, dir, environments, env");
+    if (!kind_set) {
+      fail(at.node, at.path, "a source needs one of file, dir, environments, env, etcd");
+    }
     if (s.kind == SourceSpec::Kind::kFile && !format_for_path(s.path)) {
       fail(at.node, at.path, "a file source must end in .yaml, .yml, .json or .toml");
     }
     return s;
+  }
+
+  // An etcd source (docs/SOURCES.md "etcd").
+  EtcdSpec etcd(const At& at) {
+    EtcdSpec e;
+    bool have_key = false;
+    each(at,
+         {"endpoints", "key", "prefix", "layout", "format", "values", "user", "password", "tls",
+          "debounce_ms", "timeout_ms", "backoff_min_ms", "backoff_max_ms"},
+         [&](const std::string& key, const At& v) {
+           if (key == "endpoints") {
+             if (!v.node.IsSequence() || v.node.size() == 0) {
+               fail(v.node, v.path, "must be a non-empty list of URLs (http://host:2379)");
+             }
+             for (std::size_t i = 0; i < v.node.size(); ++i) {
+               const At item{v.node[i], v.path + "[" + std::to_string(i) + "]"};
+               const std::string url = str(item);
+               if (!url.starts_with("http://") && !url.starts_with("https://")) {
+                 fail(item.node, item.path, "must start with http:// or https://");
+               }
+               e.endpoints.push_back(url);
+             }
+           }
+           if (key == "key" || key == "prefix") {
+             if (have_key) fail(v.node, v.path, "give one of key (a document) or prefix (a tree)");
+             have_key = true;
+             e.key = str(v);
+             if (e.key.empty()) fail(v.node, v.path, "must not be empty");
+             e.layout = key == "key" ? EtcdSpec::Layout::kDocument : EtcdSpec::Layout::kTree;
+           }
+           if (key == "layout") {
+             const std::string l = str(v);
+             if (l != "document" && l != "tree") fail(v.node, v.path, "must be document or tree");
+           }
+           if (key == "format") {
+             const auto f = format_for_path("x." + str(v));
+             if (!f) fail(v.node, v.path, "must be yaml, json or toml");
+             e.format = f;
+           }
+           if (key == "values") {
+             const std::string r = str(v);
+             if (r == "scalar")
+               e.values = EtcdSpec::Values::kScalar;
+             else if (r == "string")
+               e.values = EtcdSpec::Values::kString;
+             else if (r == "json")
+               e.values = EtcdSpec::Values::kJson;
+             else
+               fail(v.node, v.path, "must be scalar, string or json");
+           }
+           if (key == "user") e.user = str(v);
+           if (key == "password") e.password = str(v);
+           if (key == "tls") {
+             each(v, {"ca", "cert", "key"}, [&](const std::string& k, const At& t) {
+               if (k == "ca") e.ca_file = path(t);
+               if (k == "cert") e.cert_file = path(t);
+               if (k == "key") e.key_file = path(t);
+             });
+           }
+           if (key == "debounce_ms") e.debounce_ms = static_cast<unsigned>(number(v, 0, 600000));
+           if (key == "timeout_ms") e.timeout_ms = static_cast<unsigned>(number(v, 1, 600000));
+           if (key == "backoff_min_ms")
+             e.backoff_min_ms = static_cast<unsigned>(number(v, 1, 600000));
+           if (key == "backoff_max_ms")
+             e.backoff_max_ms = static_cast<unsigned>(number(v, 1, 3600000));
+         });
+    if (e.endpoints.empty()) fail(at.node, at.path, "an etcd source needs endpoints");
+    if (!have_key)
+      fail(at.node, at.path, "an etcd source needs key (a document) or prefix (a tree)");
+    if (const auto l = at.node["layout"]) {
+      const bool doc = l.Scalar() == "document";
+      if (doc != (e.layout == EtcdSpec::Layout::kDocument)) {
+        fail(l, at.path + ".layout",
+             doc ? "layout document takes key:, not prefix:"
+                 : "layout tree takes prefix:, not key:");
+      }
+    }
+    if (e.layout == EtcdSpec::Layout::kTree && !e.key.ends_with('/')) e.key += '/';
+    if (e.layout == EtcdSpec::Layout::kDocument && !e.format && !format_for_path(e.key)) {
+      fail(at.node, at.path, "the key does not end in .yaml, .yml, .json or .toml: set format:");
+    }
+    if (!e.password.empty() && e.password.find("${") == std::string::npos) {
+      fail(at.node["password"], at.path + ".password",
+           "give the password as ${credential:NAME} or ${file:/path}, not in this file");
+    }
+    if (e.cert_file.empty() != e.key_file.empty()) {
+      fail(at.node, at.path + ".tls", "cert and key go together");
+    }
+    if (e.backoff_min_ms > e.backoff_max_ms) {
+      fail(at.node, at.path, "backoff_min_ms is above backoff_max_ms");
+    }
+    return e;
   }
 
   void limits(const At& at, Limits& l) {

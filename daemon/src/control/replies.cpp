@@ -68,7 +68,12 @@ nlohmann::json status_json(const NamespaceService& service, bool show_secrets) {
   // "sources"; empty before the first).
   auto health = nlohmann::json::array();
   for (const SourceStatus& h : service.source_status()) {
-    health.push_back({{"name", h.name}, {"ok", h.ok}, {"error", h.error}});
+    nlohmann::json one = {{"name", h.name}, {"ok", h.ok}, {"error", h.error}};
+    if (h.revision != 0) {  // etcd: what the last reload read
+      one["revision"] = h.revision;
+      one["endpoint"] = h.endpoint;
+    }
+    health.push_back(std::move(one));
   }
   j["source_health"] = std::move(health);
   j["state_dir"] = service.state_dir();

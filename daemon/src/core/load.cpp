@@ -17,7 +17,7 @@ Value NamespaceService::load_sources(SourceList* names, std::optional<Value>* te
   LoadedSources loaded;
   loaded.trace_key = trace_key;
   try {
-    daemon::load_sources(opts_, SubstitutionContext::from_process(), loaded);
+    daemon::load_sources(opts_, SubstitutionContext::from_process(), loaded, etcd_);
   } catch (...) {
     source_status_ = std::move(loaded.status);
     throw;

@@ -81,6 +81,10 @@ class NamespaceService {
   // affected, and start() saves a live version the state directory lacks.
   std::optional<double> flush_state() noexcept;
 
+  // Where reloads read the etcd sources from (the daemon's watchers); unset,
+  // each load reads etcd directly.
+  void set_etcd_provider(EtcdProvider p) { etcd_ = std::move(p); }
+
   bool has_live() const { return live_ != nullptr; }
   std::uint64_t live_version() const { return live_ ? live_->version() : 0; }
   const Segment* live() const { return live_.get(); }
@@ -182,6 +186,7 @@ class NamespaceService {
   std::vector<Value> retired_;
   // Written by the const load_sources(): health is a by-product of reading.
   mutable std::vector<SourceStatus> source_status_;
+  EtcdProvider etcd_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -14,6 +14,7 @@
 
 #include "parse/parse.hpp"
 #include "publish/shm.hpp"
+#include "sources/etcd/spec.hpp"
 
 namespace shmconf::daemon {
 
@@ -26,11 +27,13 @@ struct SourceSpec {
     kEnvironments,  // path: a directory holding <environment>.yaml files;
                     // applies the namespace's environment chain, base-most first
     kEnvVars,       // prefix: PREFIX_A__B=x sets a.b (JSON scalar when it parses)
+    kEtcd,          // etcd: a document key or a tree of keys (sources/etcd/spec.hpp)
   };
   Kind kind = Kind::kFile;
   std::string path;       // absolute (kFile, kDirectory, kEnvironments)
   std::string prefix;     // kEnvVars, e.g. "APP_"
-  bool optional = false;  // a missing file or directory is an empty layer
+  bool optional = false;  // a missing file, directory or etcd document key is an empty layer
+  EtcdSpec etcd;          // kEtcd
 };
 
 // What a plaintext secret (a sensitive key holding a literal, not a
@@ -76,16 +79,20 @@ inline SourceSpec file_source(std::string path) {
 
 // How status and the metrics name a source: its path, or "env:PREFIX".
 inline std::string source_label(const SourceSpec& s) {
+  if (s.kind == SourceSpec::Kind::kEtcd) return etcd_label(s.etcd);
   return s.kind == SourceSpec::Kind::kEnvVars ? "env:" + s.prefix : s.path;
 }
 
 // What the file watcher watches for these options: files, directories and
 // environment directories (a directory source reports any change of a
-// config file inside it); environment variables are read at each reload.
+// config file inside it); environment variables are read at each reload,
+// etcd sources have their own watch (sources/etcd/watcher.hpp).
 inline std::vector<std::string> watch_paths(const ServiceOptions& o) {
   std::vector<std::string> paths;
   for (const SourceSpec& s : o.sources) {
-    if (s.kind != SourceSpec::Kind::kEnvVars) paths.push_back(s.path);
+    if (s.kind != SourceSpec::Kind::kEnvVars && s.kind != SourceSpec::Kind::kEtcd) {
+      paths.push_back(s.path);
+    }
   }
   return paths;
 }

@@ -75,5 +75,7 @@ int cmd_history(const Args& a);
 int cmd_diff(const Args& a);
 int cmd_set(const Args& a);
 int cmd_unset(const Args& a);
+// push.cpp
+int cmd_push(const Args& a);
 
 }  // namespace shmconf::daemon::ctl

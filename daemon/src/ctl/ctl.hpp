@@ -6,6 +6,7 @@
 //   offline.cpp  render, validate, schema-doc: files, no daemon, no shm
 //   remote.cpp   status, metrics, reload, rollback, history, diff, set,
 //                unset: the daemon's control socket (control/client.hpp)
+//   push.cpp     push: validate a file offline, write it to etcd (CAS)
 //   verbs.cpp    the table from name to function
 //
 // main() (daemon/shmconfctl.cpp) parses the command line into Args and calls
@@ -41,21 +42,26 @@ struct Args {
   bool json = false;
   bool show_secrets = false;
   // Per verb.
-  std::string key;                       // get, explain, set, unset
-  std::string value;                     // set
-  std::uint64_t known = 0;               // wait
-  bool known_given = false;              // wait: --known given (else the live version)
-  int timeout_ms = -1;                   // wait
-  std::vector<std::string> files;        // render, validate
-  std::string schema_path;               // validate, schema-doc
-  std::string environment;               // validate
-  std::string out_format = "text";       // validate
-  std::string secrets_policy = "error";  // validate
-  bool force = false;                    // reload
-  unsigned steps = 1;                    // rollback
-  std::optional<std::uint64_t> to;       // rollback --to
-  std::uint64_t from_version = 0;        // diff
-  std::uint64_t to_version = 0;          // diff
+  std::string key;                           // get, explain, set, unset
+  std::string value;                         // set
+  std::uint64_t known = 0;                   // wait
+  bool known_given = false;                  // wait: --known given (else the live version)
+  int timeout_ms = -1;                       // wait
+  std::vector<std::string> files;            // render, validate
+  std::string schema_path;                   // validate, schema-doc
+  std::string environment;                   // validate
+  std::string out_format = "text";           // validate
+  std::string secrets_policy = "error";      // validate
+  bool force = false;                        // reload
+  unsigned steps = 1;                        // rollback
+  std::optional<std::uint64_t> to;           // rollback --to
+  std::uint64_t from_version = 0;            // diff
+  std::uint64_t to_version = 0;              // diff
+  std::string push_key;                      // push --key: which etcd source
+  std::optional<std::uint64_t> if_revision;  // push --if-revision
+  bool dry_run = false;                      // push --dry-run
+  std::string etcd_user;                     // push --etcd-user
+  std::string etcd_password_file;            // push --etcd-password-file
 };
 
 // Runs the verb called `name` ("get", "reload", ...) and returns the exit

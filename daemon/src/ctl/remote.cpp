@@ -27,11 +27,18 @@ void print_status(const nlohmann::json& reply) {
   for (const auto& s : reply.value("sources", nlohmann::json::array())) {
     std::cout << "source:       " << s.get<std::string>() << "\n";
   }
+  for (const auto& e : reply.value("etcd", nlohmann::json::array())) {
+    std::cout << "etcd watch:   " << e.value("source", "") << " "
+              << (e.value("connected", false) ? "connected to " + e.value("endpoint", "")
+                                              : "DISCONNECTED (" + e.value("error", "") + ")")
+              << ", revision " << e.value("revision", 0) << "\n";
+  }
   if (reply.contains("healthy")) {
+    const std::string health = reply.value("health", std::string());
     std::cout << "health:       "
-              << (reply.value("healthy", false)
-                      ? std::string("ok")
-                      : "UNHEALTHY: " + reply.value("health", std::string()))
+              << (!reply.value("healthy", false)   ? "UNHEALTHY: " + health
+                  : reply.value("degraded", false) ? health
+                                                   : std::string("ok"))
               << "\n";
   }
 }

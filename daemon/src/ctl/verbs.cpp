@@ -31,6 +31,8 @@ constexpr Verb kVerbs[] = {
     {"diff", cmd_diff},
     {"set", cmd_set},
     {"unset", cmd_unset},
+    // push.cpp: etcd
+    {"push", cmd_push},
 };
 
 }  // namespace

@@ -243,7 +243,8 @@ bool stderr_is_journal() {
 
 void init_logging(LogFormat format, bool journald, spdlog::level::level_enum level) {
   auto logger = spdlog::get("shmconfd");
-  if (!logger) logger = spdlog::stderr_logger_st("shmconfd");
+  // _mt: etcd watcher threads (sources/etcd/watcher.cpp) log beside the loop.
+  if (!logger) logger = spdlog::stderr_logger_mt("shmconfd");
   logger->set_formatter(std::make_unique<StructuredFormatter>(format, journald));
   logger->set_level(level);
   logger->flush_on(spdlog::level::trace);

@@ -21,6 +21,7 @@
 #include "control/server.hpp"
 #include "core/namespace_service.hpp"
 #include "log/log.hpp"
+#include "loop/etcd_sources.hpp"
 #include "ops/http_server.hpp"
 #include "ops/metrics.hpp"
 #include "watch/file_watcher.hpp"
@@ -63,6 +64,7 @@ class Unit : public CommandHost {
   std::string socket;  // "" = none
   std::unique_ptr<ControlServer> control;
   std::unique_ptr<FileWatcher> watcher;
+  std::unique_ptr<EtcdSources> etcd;  // null without etcd sources
 };
 
 class Daemon {
@@ -207,6 +209,10 @@ void Daemon::open_endpoints() {
           });
       ops::log_info("control socket", {{"namespace", unit->name()}, {"path", unit->socket}});
     }
+    // etcd sources are read through their watchers even with --no-watch
+    // (which then only stops their changes from triggering reloads).
+    auto etcd = std::make_unique<EtcdSources>(unit->service());
+    if (!etcd->empty()) unit->etcd = std::move(etcd);
     if (!flags_.no_watch) {
       FileWatcher::Options wo;
       wo.debounce = std::chrono::milliseconds(flags_.debounce_ms);
@@ -236,6 +242,7 @@ std::vector<pollfd> Daemon::poll_set(int sigfd) const {
   fds.push_back({sigfd, POLLIN, 0});
   for (const auto& u : units_) {
     if (u->watcher) fds.push_back({u->watcher->fd(), POLLIN, 0});
+    if (u->etcd) u->etcd->fill_pollfds(fds);
     if (u->control) u->control->fill_pollfds(fds);
   }
   return fds;
@@ -245,9 +252,10 @@ std::vector<pollfd> Daemon::poll_set(int sigfd) const {
 int Daemon::poll_timeout(Clock::time_point now) const {
   std::optional<Clock::time_point> wake;
   for (const auto& u : units_) {
-    if (!u->watcher) continue;
-    const auto d = u->watcher->deadline();
-    if (d && (!wake || *d < *wake)) wake = d;
+    for (const auto d : {u->watcher ? u->watcher->deadline() : std::nullopt,
+                         u->etcd ? u->etcd->deadline() : std::nullopt}) {
+      if (d && (!wake || *d < *wake)) wake = d;
+    }
   }
   if (watchdog_ && (!wake || next_watchdog_ < *wake)) wake = next_watchdog_;
   // Scrapes read a snapshot refreshed by this loop: at least once a second.
@@ -280,6 +288,12 @@ std::optional<int> Daemon::on_signals(int sigfd) {
 
 void Daemon::on_watchers(const std::vector<pollfd>& fds, Clock::time_point now) {
   for (auto& u : units_) {
+    if (u->etcd) {
+      u->etcd->on_poll(fds, now);
+      if (u->etcd->tick(now) && !flags_.no_watch) {
+        apply(*u, u->service().reload("etcd"), "etcd", nullptr);
+      }
+    }
     if (!u->watcher) continue;
     for (const pollfd& p : fds) {
       if (p.fd == u->watcher->fd() && (p.revents & POLLIN)) u->watcher->on_readable();
@@ -336,6 +350,7 @@ void Daemon::refresh_metrics() {
   ops::DaemonSample d;
   for (const auto& u : units_) {
     samples.push_back(ops::sample_namespace(u->service()));
+    if (u->etcd) samples.back().remotes = u->etcd->samples();
     if (u->control) {
       const auto& c = u->control->stats();
       d.control_requests += c.requests;
@@ -361,9 +376,26 @@ void Daemon::refresh_metrics() {
 
 void Daemon::add_daemon_status(Unit& u, nlohmann::json& j) {
   refresh_metrics();
-  const ops::Health health = metrics_.namespace_health(ops::sample_namespace(u.service()));
+  ops::NamespaceSample sample = ops::sample_namespace(u.service());
+  if (u.etcd) sample.remotes = u.etcd->samples();
+  const ops::Health health = metrics_.namespace_health(sample);
   j["healthy"] = health.ok;
+  j["degraded"] = health.degraded;
   j["health"] = health.reason;
+  if (u.etcd) {
+    auto etcd = nlohmann::json::array();
+    for (const ops::RemoteSample& r : sample.remotes) {
+      etcd.push_back({{"source", r.name},
+                      {"connected", r.connected},
+                      {"loaded", r.loaded},
+                      {"revision", r.revision},
+                      {"endpoint", r.endpoint},
+                      {"error", r.error},
+                      {"reconnects", r.reconnects},
+                      {"full_reads", r.full_reads}});
+    }
+    j["etcd"] = std::move(etcd);
+  }
   if (http_) j["metrics_listen"] = http_->address();
   j["pid"] = ::getpid();
   j["audit_failures"] = audit_failures_;

@@ -28,7 +28,8 @@ MetricsHttpServer::MetricsHttpServer(const std::string& host, int port, Scrape s
   server_->Get("/healthz", [health](const httplib::Request&, httplib::Response& res) {
     const auto [ok, reason] = health();
     res.status = ok ? 200 : 503;
-    res.set_content(ok ? std::string("ok\n") : reason + "\n", "text/plain; charset=utf-8");
+    // "ok", or the reason: why not healthy, or "degraded: ..." (still 200).
+    res.set_content(reason + "\n", "text/plain; charset=utf-8");
   });
   if (port == 0) {
     port_ = server_->bind_to_any_port(host);

@@ -132,7 +132,8 @@ Health DaemonMetrics::namespace_health(const NamespaceSample& s) const {
   const auto it = ns_.find(s.name);
   if (it != ns_.end() && it->second.attempted && !it->second.last_ok) {
     const PerNamespace& p = it->second;
-    if (p.last_error_kind == "source" || p.last_error_kind == "publish") {
+    if ((p.last_error_kind == "source" && !p.last_error.starts_with("etcd:")) ||
+        p.last_error_kind == "publish") {
       return {false, "namespace " + s.name + ": last reload failed (" + p.last_error_kind +
                          "): " + p.last_error};
     }
@@ -140,8 +141,27 @@ Health DaemonMetrics::namespace_health(const NamespaceSample& s) const {
   NamespaceSample judged = s;
   judge_sources(judged);
   for (const SourceHealth& src : judged.sources) {
-    if (!src.ok) {
+    if (!src.ok && !src.name.starts_with("etcd:")) {
       return {false, "namespace " + s.name + ": source " + src.name + " unreachable: " + src.error};
+    }
+  }
+  // etcd away: the last good version is served, so degraded, not down.
+  for (const SourceHealth& src : judged.sources) {
+    if (!src.ok) {
+      return {true,
+              "degraded: namespace " + s.name + ": source " + src.name +
+                  " unreachable, serving version " + std::to_string(s.live_version) + ": " +
+                  src.error,
+              true};
+    }
+  }
+  for (const RemoteSample& r : s.remotes) {
+    if (!r.connected) {
+      return {true,
+              "degraded: namespace " + s.name + ": source " + r.name +
+                  " disconnected, serving version " + std::to_string(s.live_version) +
+                  " (etcd revision " + std::to_string(r.revision) + "): " + r.error,
+              true};
     }
   }
   return {true, "ok"};
@@ -176,7 +196,10 @@ void DaemonMetrics::refresh(const std::vector<NamespaceSample>& namespaces,
   for (const NamespaceSample& s : samples) {
     const auto it = ns_.find(s.name);
     snap->last_success_ns.emplace_back(s.name, it == ns_.end() ? 0 : it->second.last_success_ns);
-    if (Health h = namespace_health(s); !h.ok && snap->health.ok) snap->health = h;
+    Health h = namespace_health(s);
+    if ((!h.ok && snap->health.ok) || (h.degraded && snap->health.ok && !snap->health.degraded)) {
+      snap->health = h;
+    }
   }
   if (samples.empty()) snap->health = {false, "no namespace is served"};
   std::lock_guard<std::mutex> lock(mu_);
@@ -225,6 +248,7 @@ std::string DaemonMetrics::render(const std::vector<NamespaceSample>& namespaces
   render_outcomes(e, namespaces);
   render_snapshots(e, namespaces);
   render_health(e, namespaces);
+  render_remotes(e, namespaces);
   render_daemon(e, d);
   return e.take();
 }
@@ -358,6 +382,30 @@ void DaemonMetrics::render_health(Exposition& e,
          [&](const NamespaceSample& s, const PerNamespace&) {
            e.sample("shmconf_healthy", ns_label(s.name), namespace_health(s).ok ? 1 : 0);
          });
+}
+
+// etcd sources: the revision each watcher's copy is at and its connection.
+void DaemonMetrics::render_remotes(Exposition& e, const std::vector<NamespaceSample>& namespaces) {
+  auto each = [&](const char* name, const char* type, const char* help, auto value) {
+    e.family(name, type, help);
+    for (const NamespaceSample& s : namespaces) {
+      for (const RemoteSample& r : s.remotes) {
+        e.sample(name, with(ns_label(s.name), "source", r.name), value(r));
+      }
+    }
+  };
+  each("shmconf_etcd_revision", "gauge",
+       "etcd store revision the source's copy is at (the last event or full read applied)",
+       [](const RemoteSample& r) { return static_cast<double>(r.revision); });
+  each("shmconf_etcd_connected", "gauge", "1 while the source's watch stream to etcd is up",
+       [](const RemoteSample& r) { return r.connected ? 1.0 : 0.0; });
+  each("shmconf_etcd_reconnects_total", "counter", "Watch streams lost and reconnected",
+       [](const RemoteSample& r) { return static_cast<double>(r.reconnects); });
+  each("shmconf_etcd_full_reads_total", "counter",
+       "Full reads of the source (the first one, and after a compaction)",
+       [](const RemoteSample& r) { return static_cast<double>(r.full_reads); });
+  each("shmconf_etcd_events_total", "counter", "Watch events applied to the source's copy",
+       [](const RemoteSample& r) { return static_cast<double>(r.events); });
 }
 
 // Daemon-wide: the control sockets, the watchers, the audit log.

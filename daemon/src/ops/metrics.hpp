@@ -42,6 +42,19 @@ struct SourceHealth {
   std::string error;
 };
 
+// An etcd source's watch, as its watcher reports it now (loop/etcd_sources.hpp).
+struct RemoteSample {
+  std::string name;  // "etcd:/shmconf/app/", as the source's SourceStatus names it
+  bool loaded = false;
+  bool connected = false;
+  std::int64_t revision = 0;
+  std::string endpoint;
+  std::string error;
+  std::uint64_t reconnects = 0;
+  std::uint64_t full_reads = 0;
+  std::uint64_t events = 0;
+};
+
 // What one namespace looks like now, as refresh() renders it.
 struct NamespaceSample {
   std::string name;
@@ -54,6 +67,7 @@ struct NamespaceSample {
   std::uint64_t snapshot_keys = 0;
   std::uint64_t retained = 0;
   std::vector<SourceHealth> sources;
+  std::vector<RemoteSample> remotes;  // filled by the loop
 };
 
 // Daemon-wide counters, read from the components that keep them.
@@ -76,6 +90,9 @@ struct DaemonSample {
 struct Health {
   bool ok = false;
   std::string reason;  // "ok" when healthy, else why not
+  // Serving its last good version while a remote source (etcd) is away:
+  // ok stays true (readers are served), the reason says "degraded: ...".
+  bool degraded = false;
 };
 
 // What scrapes read: immutable once published.
@@ -143,6 +160,7 @@ class DaemonMetrics {
   void render_snapshots(Exposition& e, const std::vector<NamespaceSample>& namespaces) const;
   void render_health(Exposition& e, const std::vector<NamespaceSample>& namespaces) const;
   static void render_daemon(Exposition& e, const DaemonSample& d);
+  static void render_remotes(Exposition& e, const std::vector<NamespaceSample>& namespaces);
   // One family with `value(sample, counters)` called for each namespace.
   template <class F>
   void per_namespace(Exposition& e, const std::vector<NamespaceSample>& namespaces,

@@ -49,6 +49,8 @@ std::string spec_name(const SourceSpec& spec) {
       return "environments:" + spec.path;
     case SourceSpec::Kind::kEnvVars:
       return "env:" + spec.prefix;
+    case SourceSpec::Kind::kEtcd:
+      return etcd_label(spec.etcd);
   }
   return spec.path;
 }
@@ -220,6 +222,28 @@ void load_env_vars(const SourceSpec& spec, const ServiceOptions& opts, LoadedSou
   }
 }
 
+// The etcd source at `index`: one layer, each value named by its key and
+// revision. Values are literal (no substitution).
+void load_etcd(const SourceSpec& spec, std::size_t index, const ServiceOptions& opts,
+               const SubstitutionContext& ctx, const EtcdProvider& etcd, LoadedSources& out,
+               SourceStatus& st) {
+  EtcdContent content;
+  try {
+    content = etcd ? etcd(index, spec.etcd) : etcd_read_now(spec.etcd, ctx);
+  } catch (const EtcdError& e) {
+    source_error(etcd_label(spec.etcd), e.what());
+  }
+  st.revision = content.revision;
+  st.endpoint = content.endpoint;
+  Value layer = etcd_layer(spec.etcd, spec.optional, content, opts.limits, out.names);
+  // The store revision the layer was read at, in the snapshot's sources.
+  out.names.push_back(etcd_name(content.endpoint, spec.etcd.key) +
+                      "?revision=" + std::to_string(content.revision));
+  if (out.templates) merge_into(*out.templates, layer);
+  trace_layer(out, layer);
+  merge_into(out.merged, std::move(layer));
+}
+
 }  // namespace
 
 std::vector<std::string> directory_files(const std::string& dir) {
@@ -311,9 +335,11 @@ void trace_layer(LoadedSources& out, const Value& layer) {
   if (const Value* v = find_path(layer, out.trace_key)) out.trace.push_back(*v);
 }
 
-void load_sources(const ServiceOptions& opts, const SubstitutionContext& ctx, LoadedSources& out) {
+void load_sources(const ServiceOptions& opts, const SubstitutionContext& ctx, LoadedSources& out,
+                  const EtcdProvider& etcd) {
   std::optional<SourceError> first;
-  for (const SourceSpec& spec : opts.sources) {
+  for (std::size_t i = 0; i < opts.sources.size(); ++i) {
+    const SourceSpec& spec = opts.sources[i];
     SourceStatus st;
     st.name = spec_name(spec);
     try {
@@ -330,6 +356,9 @@ void load_sources(const ServiceOptions& opts, const SubstitutionContext& ctx, Lo
           break;
         case SourceSpec::Kind::kEnvVars:
           load_env_vars(spec, opts, out);
+          break;
+        case SourceSpec::Kind::kEtcd:
+          load_etcd(spec, i, opts, ctx, etcd, out, st);
           break;
       }
     } catch (const SourceError& e) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/options.hpp"
+#include "sources/etcd/layers.hpp"
 #include "sources/substitute.hpp"
 #include "tree/value.hpp"
 
@@ -28,6 +29,9 @@ struct SourceStatus {
   std::string name;  // "file:/etc/app/base.yaml", "dir:/etc/app/conf.d", "env:APP_", ...
   bool ok = true;
   std::string error;  // the ConfigError's text when !ok
+  // etcd sources: the store revision and endpoint the reload read; 0 = none.
+  std::int64_t revision = 0;
+  std::string endpoint;
 };
 
 // A ConfigError that says which stage failed, for ReloadOutcome::error_kind:
@@ -66,7 +70,10 @@ void trace_layer(LoadedSources& out, const Value& layer);
 // All sources are read even after one fails, so `out.status` describes each;
 // then the first failure is thrown as a SourceError. `out` is filled as far
 // as the load got.
-void load_sources(const ServiceOptions& opts, const SubstitutionContext& ctx, LoadedSources& out);
+// etcd sources are read through `etcd` (the daemon's watchers), or from
+// etcd at once when it is empty.
+void load_sources(const ServiceOptions& opts, const SubstitutionContext& ctx, LoadedSources& out,
+                  const EtcdProvider& etcd = {});
 
 // The environment chain of `opts`, base-most first: "production" with
 // parents {production: staging} gives {"staging", "production"}. Empty when
