@@ -237,6 +237,9 @@ inline Process spawn(const std::vector<std::string>& argv, const std::vector<std
     ::dup2(devnull.get(), 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
+    // dup2() onto itself (a test started with 0, 1 or 2 closed opens its
+    // own files there) keeps O_CLOEXEC: the child would start without them.
+    for (int fd = 0; fd < 3; ++fd) ::fcntl(fd, F_SETFD, 0);
     ::execve(av[0], av.data(), ev.data());
     ::_exit(127);
   }

@@ -25,6 +25,8 @@ namespace {
 // of the loop; poll() is level-triggered, so leftover input wakes us again.
 constexpr int kReadsPerWakeup = 16;
 constexpr int kAcceptsPerWakeup = 16;
+// How long the listener rests when no descriptor is left to accept with.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr std::size_t kReadChunk = 64 * 1024;
 // Buffers above this are released once drained, so one large reply (history,
 // diff) does not stay allocated for the life of an idle connection.
@@ -151,7 +153,8 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::fill_pollfds(std::vector<pollfd>& out) const {
-  out.push_back(pollfd{listen_fd_, POLLIN, 0});
+  const bool paused = accept_deadline().has_value();
+  out.push_back(pollfd{listen_fd_, static_cast<short>(paused ? 0 : POLLIN), 0});
   for (const auto& [fd, conn] : connections_) {
     // While a reply is pending we stop reading: a client that does not read
     // its replies cannot make us buffer without bound.
@@ -336,26 +339,42 @@ bool ControlServer::flush(Connection& conn) {
   return true;
 }
 
+std::optional<std::chrono::steady_clock::time_point> ControlServer::accept_deadline() const {
+  if (std::chrono::steady_clock::now() < accept_paused_until_) return accept_paused_until_;
+  return std::nullopt;
+}
+
+// Out of descriptors: the pending client would keep the listener readable
+// and poll() would spin. Spends the spare fd to accept it and hang up, which
+// the client sees as an immediate EOF. False when that did not work.
+bool ControlServer::shed_one() {
+  if (spare_fd_ < 0) {
+    spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return false;
+  }
+  close(spare_fd_);
+  const int shed = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (shed >= 0) {
+    ++stats_.accepted;
+    ++stats_.rejected;
+    close(shed);
+  }
+  spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return shed >= 0;
+}
+
 void ControlServer::accept_all() {
   for (int i = 0; i < kAcceptsPerWakeup; ++i) {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if ((errno == EMFILE || errno == ENFILE) && spare_fd_ >= 0) {
-        // Out of descriptors: the pending client would keep the listener
-        // readable and poll() would spin. Spend the spare fd to accept it
-        // and hang up, which the client sees as an immediate EOF.
-        close(spare_fd_);
-        int shed = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (shed >= 0) {
-          ++stats_.accepted;
-          ++stats_.rejected;
-          close(shed);
-        }
-        spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        continue;
-      }
-      return;  // EAGAIN: backlog drained; anything else poll() reports again
+      if (errno != EMFILE && errno != ENFILE) return;  // EAGAIN: backlog drained
+      if (shed_one()) continue;
+      // No descriptor to shed the client with (the spare is gone, or its
+      // number is above a lowered RLIMIT_NOFILE): the clients wait in the
+      // backlog while the listener rests, and are taken when it wakes.
+      accept_paused_until_ = std::chrono::steady_clock::now() + kAcceptPause;
+      return;
     }
     ++stats_.accepted;
     if (connections_.size() >= kMaxControlConnections) {

@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -70,8 +71,14 @@ class ControlServer {
   ControlServer& operator=(const ControlServer&) = delete;
 
   // Appends one pollfd for the listener and one per connection: POLLIN, or
-  // POLLOUT while a reply is only partly written.
+  // POLLOUT while a reply is only partly written. While accepting is paused
+  // (see accept_deadline()) the listener asks for no events.
   void fill_pollfds(std::vector<pollfd>& out) const;
+
+  // When accepting resumes after running out of descriptors with no spare
+  // one left to shed the client: the pending client keeps the listener
+  // readable, so polling it meanwhile would spin the loop.
+  std::optional<std::chrono::steady_clock::time_point> accept_deadline() const;
 
   // Acts on the entries of `fds` that are ours (by fd; others are ignored):
   // flushes pending replies, reads, handles complete lines, accepts.
@@ -99,6 +106,7 @@ class ControlServer {
   bool flush(Connection& conn);
   nlohmann::json dispatch(std::string_view line, const Peer& peer);
   void accept_all();
+  bool shed_one();
   void close_connection(int fd);
 
   std::string path_;
@@ -106,8 +114,9 @@ class ControlServer {
   std::vector<char> read_buf_;  // scratch for recv(), shared by all connections
   int listen_fd_ = -1;
   int spare_fd_ = -1;  // kept open so accept() can shed a client at EMFILE
-  dev_t dev_ = 0;      // identity of the socket file we bound, so the
-  ino_t ino_ = 0;      // destructor never unlinks a successor's socket
+  std::chrono::steady_clock::time_point accept_paused_until_{};
+  dev_t dev_ = 0;  // identity of the socket file we bound, so the
+  ino_t ino_ = 0;  // destructor never unlinks a successor's socket
   std::unordered_map<int, Connection> connections_;
   Stats stats_;
 };

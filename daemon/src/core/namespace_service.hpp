@@ -80,6 +80,10 @@ class NamespaceService {
   // was something to write. Never throws: a write error is logged; the live version is not
   // affected, and start() saves a live version the state directory lacks.
   std::optional<double> flush_state() noexcept;
+  // After a failed state write: when flush_state() tries again.
+  std::optional<std::chrono::steady_clock::time_point> state_retry_at() const {
+    return state_.retry_at();
+  }
 
   // Where reloads read the etcd sources from (the daemon's watchers); unset,
   // each load reads etcd directly.

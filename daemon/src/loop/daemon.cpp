@@ -22,6 +22,7 @@
 #include "core/namespace_service.hpp"
 #include "log/log.hpp"
 #include "loop/etcd_sources.hpp"
+#include "loop/poll_all.hpp"
 #include "ops/http_server.hpp"
 #include "ops/metrics.hpp"
 #include "watch/file_watcher.hpp"
@@ -172,7 +173,7 @@ int Daemon::run() {
 
   for (;;) {
     std::vector<pollfd> fds = poll_set(sigfd);
-    const int n = ::poll(fds.data(), fds.size(), poll_timeout(Clock::now()));
+    const int n = poll_all(fds, poll_timeout(Clock::now()));
     if (n < 0 && errno != EINTR) {
       spdlog::critical("poll: {}", std::strerror(errno));
       commit();
@@ -253,7 +254,9 @@ int Daemon::poll_timeout(Clock::time_point now) const {
   std::optional<Clock::time_point> wake;
   for (const auto& u : units_) {
     for (const auto d : {u->watcher ? u->watcher->deadline() : std::nullopt,
-                         u->etcd ? u->etcd->deadline() : std::nullopt}) {
+                         u->etcd ? u->etcd->deadline() : std::nullopt,
+                         u->control ? u->control->accept_deadline() : std::nullopt,
+                         u->service().state_retry_at()}) {
       if (d && (!wake || *d < *wake)) wake = d;
     }
   }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <span>
 #include <stdexcept>
@@ -39,6 +40,10 @@ void restore_events(const SavedState& saved, EventLog& log) {
 }
 
 namespace {
+
+// The pause before retrying a failed flush (StateWriter::retry_at()).
+constexpr auto kFirstRetry = std::chrono::milliseconds(50);
+constexpr auto kLastRetry = std::chrono::milliseconds(2000);
 
 // One version from its file into a new shared-memory segment.
 RetainedVersion restore_one(const nlohmann::json& v, std::uint64_t version,
@@ -146,6 +151,7 @@ std::optional<double> StateWriter::flush(std::vector<RetainedVersion>& versions,
                                          const std::function<nlohmann::json()>& document) noexcept {
   if (!pending()) return std::nullopt;
   const auto t0 = std::chrono::steady_clock::now();
+  if (failures_ > 0 && t0 < retry_at_) return std::nullopt;
   // Whatever fails stays pending and is tried again at the next flush (the
   // loop calls it after every event and at least every poll interval), so a
   // full or read-only state directory catches up once it is writable again.
@@ -190,6 +196,8 @@ std::optional<double> StateWriter::flush(std::vector<RetainedVersion>& versions,
   dirty_ = !error.empty();
   if (!error.empty()) {
     // Once per outage, not once per retry.
+    const auto backoff = kFirstRetry * (1u << std::min<std::uint64_t>(failures_, 5));
+    retry_at_ = std::chrono::steady_clock::now() + std::min(backoff, kLastRetry);
     if (failures_++ == 0) {
       spdlog::error(
           "state directory {}: {}; the live version is unaffected, the state is written again "

@@ -12,6 +12,7 @@
 // file per new version and state.json (each with its directory).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -81,6 +82,13 @@ class StateWriter {
   // A version left the retained set: its files go at the next flush.
   void drop(std::uint64_t version) { dropped_.push_back(version); }
   bool pending() const { return dirty_ || !dropped_.empty(); }
+  // After a failed flush, when the next one writes: 50 ms after the first
+  // failure, doubling to 2 s, so a loop woken often (a busy control socket)
+  // does not retry at every round. Nothing when no retry is due.
+  std::optional<std::chrono::steady_clock::time_point> retry_at() const {
+    if (failures_ == 0 || !pending()) return std::nullopt;
+    return retry_at_;
+  }
 
   // Before the flip to a version holding substituted strings (see
   // StateStore::mark_template_pending()). An error is logged, not thrown.
@@ -108,6 +116,7 @@ class StateWriter {
   bool dirty_ = false;
   std::vector<std::uint64_t> dropped_;
   std::uint64_t failures_ = 0;  // flushes failed in a row (logged once)
+  std::chrono::steady_clock::time_point retry_at_{};
 };
 
 }  // namespace shmconf::daemon
