@@ -1,10 +1,10 @@
 // The diff of two segments (diff_segments), and the leaf helpers it rests
 // on: one walk of both trees, members paired by name, elements by position.
-#include "shmconf/segment.hpp"
-
 #include <algorithm>
 #include <string>
 #include <vector>
+
+#include "shmconf/segment.hpp"
 
 namespace shmconf {
 

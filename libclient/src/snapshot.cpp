@@ -1,11 +1,11 @@
 // libclient/src/snapshot.cpp: Value and Snapshot, the reads from one pinned
 // segment (the Client's attach, fast path and slow paths are in client.cpp).
-#include "node_read.hpp"
-#include "client_impl.hpp"
-
 #include <bit>
 #include <string_view>
 #include <vector>
+
+#include "client_impl.hpp"
+#include "node_read.hpp"
 
 namespace shmconf {
 

@@ -9,6 +9,8 @@ namespace shmconf {
 namespace {
 
 using namespace hostile;
+using format::ChangedKey;  // not shmconf::ChangedKey
+using format::Origin;      // not shmconf::Origin
 
 // ---- nodes ---------------------------------------------------------------------------
 
@@ -454,7 +456,6 @@ TEST_F(HostileSegment, RandomByteFlipsWithValidChecksum_NeverOutOfBounds) {
   // Flips in string bytes, origins and tags are harmless: some pass.
   EXPECT_GT(accepted, 0);
 }
-
 
 }  // namespace
 }  // namespace shmconf

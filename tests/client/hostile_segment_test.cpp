@@ -12,6 +12,8 @@ namespace shmconf {
 namespace {
 
 using namespace hostile;
+using format::ChangedKey;  // not shmconf::ChangedKey
+using format::Origin;      // not shmconf::Origin
 
 // ---- framing and header ------------------------------------------------------------
 

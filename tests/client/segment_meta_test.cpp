@@ -55,8 +55,6 @@ TEST(SegmentMeta, FirstVersion_ChangeListEmpty) {
   EXPECT_TRUE(b.view.changed().empty());
 }
 
-
-
 TEST(SegmentMeta, NextVersion_ChangesAgainstPrevious) {
   Built v1(R"({"same": 1, "changed": 1, "gone": 1, "retyped": 1, "sec": {"x": 1}})");
   BuildOptions o;

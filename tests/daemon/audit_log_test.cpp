@@ -96,6 +96,5 @@ TEST(AuditLogTest, ReopenAfterRename_WritesNewFile) {
   EXPECT_EQ(json::parse(read_lines(path)[0]).at("cmd"), "rollback");
 }
 
-
 }  // namespace
 }  // namespace shmconf::daemon
