@@ -25,7 +25,6 @@
 
 #include "client/test_util.hpp"
 
-
 namespace shmconf::golden {
 
 using format::Node;
@@ -232,6 +231,5 @@ class Golden : public ::testing::Test {
   SegmentView view_;
   std::unique_ptr<RawSegment> raw_;
 };
-
 
 }  // namespace shmconf::golden

@@ -118,6 +118,5 @@ TEST(GoldenFormatDoc, WorkedExample_IsTheDumpInFormatMd) {
   EXPECT_EQ(v.header().content_hash, daemon::content_hash(root));
 }
 
-
 }  // namespace
 }  // namespace shmconf
