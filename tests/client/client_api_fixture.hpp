@@ -60,7 +60,6 @@ class ClientApi : public ::testing::Test {
   test::TestPublisher pub_;
 };
 
-
 // The configuration most tests publish.
 inline constexpr std::string_view kConfig = R"({
   "db": {"host": "db.internal", "port": 5432, "ratio": 0.25, "tls": true, "none": null},

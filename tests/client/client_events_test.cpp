@@ -302,6 +302,5 @@ TEST_F(ClientApi, FourReadersWhilePublishing_PinnedSnapshotAlwaysConsistent) {
   EXPECT_TRUE(c.last_error().empty()) << c.last_error();
 }
 
-
 }  // namespace
 }  // namespace shmconf
