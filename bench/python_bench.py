@@ -53,7 +53,8 @@ def start_daemon(shmconfd, tmp, keys):
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while b"READY=1" not in notify.recv(4096).split(b"\n"):  # sd_notify once published
         pass
-    notify.close()
+    notify.close()  # unbound: later notifications fail fast instead of filling a queue
+    os.unlink(notify_path)
     return proc, prefix, config["bench"]
 
 

@@ -44,6 +44,7 @@ class Daemon:
         notify_path = os.path.join(tmp, "notify.sock")
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(notify_path)
+        self._notify_path = notify_path
         env = dict(os.environ, NOTIFY_SOCKET=notify_path, SHMCONF_PREFIX=self.prefix)
         self.log = open(os.path.join(tmp, "shmconfd.log"), "wb")
         argv = [
@@ -70,6 +71,10 @@ class Daemon:
                         return
         finally:
             os.close(pidfd)
+            # The daemon notifies around every reload too; a socket nobody
+            # reads would fill up and block it, so none is left bound.
+            self._notify.close()
+            os.unlink(self._notify_path)
 
     def log_text(self):
         with open(self.log.name, errors="replace") as f:
@@ -98,7 +103,6 @@ class Daemon:
             self.proc.terminate()
             self.proc.wait(WAIT)
         self.log.close()
-        self._notify.close()
         for entry in os.listdir("/dev/shm"):
             if entry.startswith(self.prefix + "."):
                 os.unlink(os.path.join("/dev/shm", entry))
