@@ -163,6 +163,24 @@ int shmconf_get_value(const shmconf_snapshot* s, const char* key, size_t key_len
   return 0;
 }
 
+int shmconf_flag(const shmconf_snapshot* s, const char* name, const char* subject,
+                 size_t subject_len, int* on) {
+  if (s == nullptr || name == nullptr || (subject == nullptr && subject_len != 0) ||
+      on == nullptr) {
+    return SHMCONF_E_INVALID;
+  }
+  auto r = s->snap.flag(name, std::string_view(subject ? subject : "", subject_len));
+  if (!r) return code(r.error());
+  *on = *r ? 1 : 0;
+  return 0;
+}
+
+uint32_t shmconf_flag_bucket(const char* name, size_t name_len, const char* subject,
+                             size_t subject_len) {
+  return shmconf::flag_bucket(std::string_view(name ? name : "", name ? name_len : 0),
+                              std::string_view(subject ? subject : "", subject ? subject_len : 0));
+}
+
 int shmconf_snapshot_list(const shmconf_snapshot* s, const char* section, shmconf_key_fn fn,
                           void* ctx) {
   if (s == nullptr || fn == nullptr) return SHMCONF_E_INVALID;

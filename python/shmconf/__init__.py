@@ -11,6 +11,8 @@
     c.wait_for_change(timeout=5.0)               # futex; the new version or None
     sub = c.subscribe("database.", lambda version, changes: ...)
     sub.stop()
+    if c.flag("new_checkout", user_id):          # feature flag, stable per subject
+        ...
 
 A thin layer over libshmconf's C ABI (<shmconf/shmconf.h>). Reads take no
 lock and make no system call; errors are shmconf.Error subclasses that map
@@ -39,13 +41,14 @@ from ._shmconf import (  # noqa: F401  (re-exported)
     SystemFailure,
     Timeout,
     WrongType,
+    flag_bucket,
     strerror,
 )
 
 __all__ = [
     "Client", "Snapshot", "Subscription", "Change", "Error", "NotFound", "WrongType",
     "NoSnapshot", "NoNamespace", "PermissionDenied", "Corrupt", "FormatVersion", "Busy",
-    "Timeout", "Range", "InvalidArgument", "SystemFailure", "NoMemory", "strerror",
+    "Timeout", "Range", "InvalidArgument", "SystemFailure", "NoMemory", "strerror", "flag_bucket",
 ]
 
 # One changed key: kind is "added", "removed" or "changed"; old is None when

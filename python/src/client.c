@@ -109,6 +109,11 @@ TYPED_GETTER(client_get_float, SHMCONF_TYPE_DOUBLE)
 TYPED_GETTER(client_get_str, SHMCONF_TYPE_STRING)
 TYPED_GETTER(client_get_bool, SHMCONF_TYPE_BOOL)
 
+static PyObject *client_flag(ClientObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (check_open(self) < 0) return NULL;
+  return sc_flag(sc_client_current(self), args, nargs);
+}
+
 static PyObject *client_subscript(ClientObject *self, PyObject *key) {
   if (check_open(self) < 0) return NULL;
   return sc_get(sc_client_current(self), key, NULL, -1);
@@ -228,6 +233,9 @@ static PyMethodDef kMethods[] = {
      "get_float(key[, default]): an int widens to float"},
     {"get_str", FASTCALL(client_get_str), METH_FASTCALL, "get_str(key[, default])"},
     {"get_bool", FASTCALL(client_get_bool), METH_FASTCALL, "get_bool(key[, default])"},
+    {"flag", FASTCALL(client_flag), METH_FASTCALL,
+     "flag(name, subject, default=False) -> whether feature flag `name` is on for `subject` "
+     "(a str) in the live version; default when there is no such flag (docs/FLAGS.md)"},
     {"snapshot", (PyCFunction)client_snapshot, METH_NOARGS,
      "snapshot() -> a pinned Snapshot of the live version (a context manager)"},
     {"version", (PyCFunction)client_version, METH_NOARGS,

@@ -238,6 +238,40 @@ PyObject *sc_get(const shmconf_snapshot *s, PyObject *key, PyObject *dflt, int w
   return sc_value(s, k, (size_t)len, &v);
 }
 
+/* ---- flags ------------------------------------------------------------------------- */
+
+PyObject *sc_flag(const shmconf_snapshot *s, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 2 || nargs > 3) {
+    PyErr_SetString(PyExc_TypeError, "flag(name, subject, default=False)");
+    return NULL;
+  }
+  Py_ssize_t subject_len;
+  const char *name = PyUnicode_AsUTF8(args[0]);
+  const char *subject = name ? PyUnicode_AsUTF8AndSize(args[1], &subject_len) : NULL;
+  if (subject == NULL) return NULL;
+  PyObject *dflt = nargs == 3 ? args[2] : Py_False;
+  if (s == NULL) return Py_NewRef(dflt);
+  int on = 0;
+  const int rc = shmconf_flag(s, name, subject, (size_t)subject_len, &on);
+  if (rc == SHMCONF_E_NOT_FOUND) return Py_NewRef(dflt);
+  if (rc != 0) return sc_raise(rc, name);
+  return PyBool_FromLong(on);
+}
+
+static PyObject *py_flag_bucket(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+  (void)mod;
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "flag_bucket(name, subject)");
+    return NULL;
+  }
+  Py_ssize_t name_len, subject_len;
+  const char *name = PyUnicode_AsUTF8AndSize(args[0], &name_len);
+  const char *subject = name ? PyUnicode_AsUTF8AndSize(args[1], &subject_len) : NULL;
+  if (subject == NULL) return NULL;
+  return PyLong_FromUnsignedLong(
+      shmconf_flag_bucket(name, (size_t)name_len, subject, (size_t)subject_len));
+}
+
 /* ---- module ---------------------------------------------------------------------- */
 
 static PyObject *py_strerror(PyObject *mod, PyObject *arg) {
@@ -249,6 +283,8 @@ static PyObject *py_strerror(PyObject *mod, PyObject *arg) {
 
 static PyMethodDef kModuleMethods[] = {
     {"strerror", py_strerror, METH_O, "strerror(code) -> the C library's description of a code"},
+    {"flag_bucket", (PyCFunction)(void (*)(void))py_flag_bucket, METH_FASTCALL,
+     "flag_bucket(name, subject) -> XXH3-64(name, a 0 byte, subject) % 10000 (docs/FLAGS.md)"},
     {NULL, NULL, 0, NULL},
 };
 

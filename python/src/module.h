@@ -47,6 +47,8 @@ PyObject *sc_get(const shmconf_snapshot *s, PyObject *key, PyObject *dflt, int w
 int sc_parse_get(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **key,
                  PyObject **dflt);
 int sc_type_code(PyObject *type);
+/* flag(name, subject, default=False) on snapshot s (NULL: nothing published). */
+PyObject *sc_flag(const shmconf_snapshot *s, PyObject *const *args, Py_ssize_t nargs);
 /* keys(section) / items(section) of a snapshot, as lists. */
 PyObject *sc_list(const shmconf_snapshot *s, PyObject *section, int with_values);
 

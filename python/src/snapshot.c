@@ -60,6 +60,11 @@ TYPED_GETTER(snapshot_get_float, SHMCONF_TYPE_DOUBLE)
 TYPED_GETTER(snapshot_get_str, SHMCONF_TYPE_STRING)
 TYPED_GETTER(snapshot_get_bool, SHMCONF_TYPE_BOOL)
 
+static PyObject *snapshot_flag(SnapshotObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  const shmconf_snapshot *s = pinned(self);
+  return s ? sc_flag(s, args, nargs) : NULL;
+}
+
 static PyObject *snapshot_subscript(SnapshotObject *self, PyObject *key) {
   const shmconf_snapshot *s = pinned(self);
   return s ? sc_get(s, key, NULL, -1) : NULL;
@@ -119,6 +124,8 @@ static PyMethodDef kMethods[] = {
     {"get_float", FASTCALL(snapshot_get_float), METH_FASTCALL, "get_float(key[, default])"},
     {"get_str", FASTCALL(snapshot_get_str), METH_FASTCALL, "get_str(key[, default])"},
     {"get_bool", FASTCALL(snapshot_get_bool), METH_FASTCALL, "get_bool(key[, default])"},
+    {"flag", FASTCALL(snapshot_flag), METH_FASTCALL,
+     "flag(name, subject, default=False), as Client.flag, in this version"},
     {"keys", (PyCFunction)snapshot_keys, METH_VARARGS,
      "keys(section='') -> full key paths of the section's direct children, in key order"},
     {"items", (PyCFunction)snapshot_items, METH_VARARGS,

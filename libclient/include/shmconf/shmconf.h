@@ -106,6 +106,16 @@ typedef struct shmconf_value {
 SHMCONF_API int shmconf_get_value(const shmconf_snapshot *s, const char *key, size_t key_len,
                                   shmconf_value *out);
 
+/* Feature flag `name` (NUL-terminated) for `subject` (subject_len bytes),
+ * docs/FLAGS.md: *on = 1 or 0. SHMCONF_E_NOT_FOUND when there is no
+ * flags.<name>, SHMCONF_E_WRONG_TYPE when it is not a flag's shape. Same
+ * answer as the C++ Client::flag and the Python Client.flag. No allocation. */
+SHMCONF_API int shmconf_flag(const shmconf_snapshot *s, const char *name, const char *subject,
+                             size_t subject_len, int *on);
+/* The documented bucket: XXH3-64(name, a 0 byte, subject) % 10000. */
+SHMCONF_API uint32_t shmconf_flag_bucket(const char *name, size_t name_len, const char *subject,
+                                         size_t subject_len);
+
 /* Calls fn(key, type, ctx) for each direct child of `section` ("" = root),
  * in key order; a non-zero return from fn stops and is returned. */
 typedef int (*shmconf_key_fn)(const char *key, size_t key_len, int type, void *ctx);
