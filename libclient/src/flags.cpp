@@ -55,8 +55,8 @@ bool listed(const SegmentView& view, const format::Node* list, std::string_view 
   for (std::uint32_t i = first; i < first + count; ++i) {
     const format::Node& item = view.node(i);
     // The length (high 32 bits of the payload) first: most items differ there.
-    if (format::high32(item.payload) == subject.size() && format::node_type(item) == Type::kString &&
-        view.string_value(item.payload) == subject) {
+    if (format::high32(item.payload) == subject.size() &&
+        format::node_type(item) == Type::kString && view.string_value(item.payload) == subject) {
       return true;
     }
   }
@@ -107,10 +107,14 @@ std::uint32_t flag_bucket(std::string_view name, std::string_view subject) noexc
 
 const char* to_string(FlagReason r) noexcept {
   switch (r) {
-    case FlagReason::kDisabled: return "disabled";
-    case FlagReason::kDenied: return "denied";
-    case FlagReason::kAllowed: return "allowed";
-    case FlagReason::kPercent: return "percent";
+    case FlagReason::kDisabled:
+      return "disabled";
+    case FlagReason::kDenied:
+      return "denied";
+    case FlagReason::kAllowed:
+      return "allowed";
+    case FlagReason::kPercent:
+      return "percent";
   }
   return "unknown";
 }
@@ -122,8 +126,7 @@ Result<FlagDecision> evaluate_flag(const SegmentView& view, std::string_view nam
   char key[kFlagsPrefix.size() + kMaxFlagName];
   const std::size_t len = flag_key(name, key);
   const std::uint64_t h = path_hash(key, len);
-  const format::Node* flag =
-      view.seed() == 0 ? view.find({key, len}, h) : view.find({key, len});
+  const format::Node* flag = view.seed() == 0 ? view.find({key, len}, h) : view.find({key, len});
   FlagDecision d;
   d.bucket = bucket_of(h, subject);
   d.threshold = kFlagBuckets;

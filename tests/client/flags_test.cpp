@@ -90,8 +90,7 @@ TEST_F(Flags, PercentAbsent_MeansEveryone) {
 TEST_F(Flags, RaisingPercent_OnlyAddsSubjects) {
   std::vector<bool> before(2000, false);
   for (const char* pct : {"0", "1", "10", "25.5", "50", "99.99", "100"}) {
-    auto s = publish(std::string(R"({"flags": {"r": {"enabled": true, "percent": )") + pct +
-                     "}}}");
+    auto s = publish(std::string(R"({"flags": {"r": {"enabled": true, "percent": )") + pct + "}}}");
     std::size_t on = 0;
     for (std::size_t i = 0; i < before.size(); ++i) {
       const bool now = *s.flag("r", "subject-" + std::to_string(i));

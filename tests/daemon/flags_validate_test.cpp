@@ -46,10 +46,10 @@ TEST(FlagsValidate, EachMalformedPart_OneIssue) {
   std::vector<std::string> keys;
   for (const auto& i : issues) keys.push_back(i.key);
   // In flag-name order (members are sorted bytewise).
-  EXPECT_EQ(keys, (std::vector<std::string>{"flags.baditem.deny[0]", "flags.badlist.allow",
-                                            "flags.nobool.enabled", "flags.noenabled",
-                                            "flags.pct.percent", "flags.scalar",
-                                            "flags.typo.precent"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"flags.baditem.deny[0]", "flags.badlist.allow",
+                                      "flags.nobool.enabled", "flags.noenabled",
+                                      "flags.pct.percent", "flags.scalar", "flags.typo.precent"}));
   for (const auto& i : issues) EXPECT_EQ(i.file, "/etc/app/flags.yaml") << i.text();
 }
 

@@ -17,9 +17,12 @@ std::string why(const FlagDecision& d, const std::string& subject) {
   char pct[32];
   std::snprintf(pct, sizeof pct, "%u.%02u%%", d.threshold / 100, d.threshold % 100);
   switch (d.reason) {
-    case FlagReason::kDisabled: return "enabled is false: off for every subject";
-    case FlagReason::kDenied: return quoted.dump() + " is in deny";
-    case FlagReason::kAllowed: return quoted.dump() + " is in allow";
+    case FlagReason::kDisabled:
+      return "enabled is false: off for every subject";
+    case FlagReason::kDenied:
+      return quoted.dump() + " is in deny";
+    case FlagReason::kAllowed:
+      return quoted.dump() + " is in allow";
     case FlagReason::kPercent:
       return "bucket " + std::to_string(d.bucket) + (d.on ? " < " : " >= ") + "threshold " +
              std::to_string(d.threshold) + " (percent " + pct + ")";
@@ -53,11 +56,11 @@ int cmd_flag(const Args& a) {
     std::cout << j.dump() << "\n";
     return 0;
   }
-  std::cout << a.key << " for " << nlohmann::json(subject).dump() << ": "
-            << (d->on ? "on" : "off") << "\n"
+  std::cout << a.key << " for " << nlohmann::json(subject).dump() << ": " << (d->on ? "on" : "off")
+            << "\n"
             << "  " << to_string(d->reason) << ": " << why(*d, subject) << "\n"
-            << "  bucket " << d->bucket << " of " << kFlagBuckets << ", version "
-            << snap.version() << "\n";
+            << "  bucket " << d->bucket << " of " << kFlagBuckets << ", version " << snap.version()
+            << "\n";
   return 0;
 }
 

@@ -7,10 +7,11 @@
 //
 // Anything else under `flags` is an error at the value at fault
 // ("file:line:col: flags.beta.percent: ..."), kind "flags".
+#include "shmconf/flags.hpp"
+
 #include <cmath>
 #include <string>
 
-#include "shmconf/flags.hpp"
 #include "validate/validate.hpp"
 #include "validate/validate_internal.hpp"
 
@@ -77,9 +78,9 @@ void check_flag(const std::string& name, const Value& flag, const SourceList& na
     } else if (field == "allow" || field == "deny") {
       check_list(v, names, at, out);
     } else {
-      out->push_back(issue_at(kKind, v, names, at,
-                              "unknown flag field '" + field +
-                                  "' (a flag has enabled, percent, allow, deny)"));
+      out->push_back(issue_at(
+          kKind, v, names, at,
+          "unknown flag field '" + field + "' (a flag has enabled, percent, allow, deny)"));
     }
   }
 }
