@@ -297,6 +297,13 @@ def budgets(res):
                          % (hosts, cu["down_s"]),
                          fmt_ms(cu["catch_up_ms"]), fmt_ms(cu["catch_up_ms"]), "≤ 2 s",
                          verdict(cu["catch_up_ms"] <= 2000)])
+    fl = ns(res.get("BM_Flag", agg="min"))
+    fr = ns(res.get("BM_FlagStringRead", agg="min"))
+    if fl is not None and fr is not None:
+        fa = res.get("BM_Flag", agg="min").get("allocs_per_read", 0)
+        rows.append(["feature flag (flag_bench): Client::flag − string-key read of the flag, "
+                     "allocations", "%s − %s, %g allocs" % (fmt_ns(fl), fmt_ns(fr), fa),
+                     "%+.1f ns" % (fl - fr), "≤ +10 ns, 0 allocs", verdict(fl - fr <= 10 and fa == 0)])
     return table(["budget", "measured", "ratio", "target", "verdict"], rows), notes
 
 

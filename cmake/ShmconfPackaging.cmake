@@ -1,6 +1,6 @@
 # Debian package (cpack -G DEB; scripts/package runs it): one package,
 # "shmconf", holding the daemon, the CLI, the client library and headers,
-# the CMake package and shmconf.pc, the systemd units, sysusers.d and
+# the CMake package and shmconf.pc, the Python binding (when built), the systemd units, sysusers.d and
 # tmpfiles.d files, the example environment file and the docs.
 #
 # Configure with -DCMAKE_INSTALL_PREFIX=/usr so the units, the .pc file and
@@ -28,6 +28,13 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd | systemd-standalone-sysusers")
 # etcd sources (docs/FLEET.md) talk to a cluster elsewhere; etcdctl helps operators.
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "etcd-client")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+# The Python binding (/usr/lib/python3/dist-packages/shmconf) is built for
+# one Python minor version; the rest of the package does not need Python.
+if(SHMCONF_BUILD_PYTHON)
+  math(EXPR next_minor "${Python3_VERSION_MINOR} + 1")
+  set(CPACK_DEBIAN_PACKAGE_SUGGESTS
+      "python3 (>= ${Python3_VERSION_MAJOR}.${Python3_VERSION_MINOR}), python3 (<< ${Python3_VERSION_MAJOR}.${next_minor})")
+endif()
 # conffiles: what the package installs under /etc is the operator's to edit.
 set(SHMCONF_DEB_CONFFILES ${CMAKE_CURRENT_BINARY_DIR}/debian/conffiles)
 file(WRITE ${SHMCONF_DEB_CONFFILES}

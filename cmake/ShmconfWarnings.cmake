@@ -8,7 +8,7 @@ option(SHMCONF_WERROR "Treat compiler warnings as errors (developer and CI build
 
 add_library(shmconf_warnings INTERFACE)
 target_compile_options(shmconf_warnings INTERFACE
-  -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wcast-align)
+  -Wall -Wextra -Wshadow $<$<COMPILE_LANGUAGE:CXX>:-Wnon-virtual-dtor> -Wcast-align)
 if(SHMCONF_WERROR)
   target_compile_options(shmconf_warnings INTERFACE
     -Werror -Wno-error=deprecated-declarations)

@@ -1,6 +1,6 @@
 // shmconfctl — the operator's tool.
 //
-// get, version, dump, explain and wait read shared memory through libshmconf
+// get, version, dump, explain, wait and flag read shared memory through libshmconf
 // and work with no daemon running; render and validate run the parse/merge
 // pipeline offline (validate runs the daemon's whole check pipeline);
 // schema-doc documents a JSON Schema; status, reload, rollback, history,
@@ -44,6 +44,10 @@ int main(int argc, char** argv) {
   auto* known =
       wait->add_option("--known", a.known, "Version to wait past (default: the live one)");
   wait->add_option("--timeout-ms", a.timeout_ms, "Give up after this long (exit 1)");
+  auto* flag = app.add_subcommand(
+      "flag", "A feature flag's answer for a subject, and why (exit 1: no such flag)");
+  flag->add_option("name", a.key, "Flag name (the key flags.NAME)")->required();
+  flag->add_option("subject", a.value, "Subject id, e.g. a user or host id")->required();
 
   auto* render = app.add_subcommand("render", "Parse and merge files, print JSON; publish nothing");
   render->add_option("files", a.files)->required()->check(CLI::ExistingFile);

@@ -2,6 +2,8 @@
 #include <cstddef>
 #include <cstring>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "client_impl.hpp"
 #include "shmconf/client.hpp"
@@ -12,6 +14,9 @@ struct shmconf_client {
 };
 struct shmconf_snapshot {
   shmconf::Snapshot snap;
+};
+struct shmconf_subscription {
+  shmconf::Client::Subscription sub;
 };
 
 namespace {
@@ -32,6 +37,9 @@ static_assert(static_cast<int>(shmconf::Errc::kInvalid) == SHMCONF_E_INVALID);
 static_assert(static_cast<int>(shmconf::Errc::kSystem) == SHMCONF_E_SYSTEM);
 static_assert(static_cast<int>(shmconf::Errc::kNoMemory) == SHMCONF_E_NOMEM);
 static_assert(static_cast<int>(shmconf::Type::kObject) == SHMCONF_TYPE_OBJECT);
+static_assert(static_cast<int>(shmconf::format::Change::kAdded) == SHMCONF_CHANGE_ADDED);
+static_assert(static_cast<int>(shmconf::format::Change::kRemoved) == SHMCONF_CHANGE_REMOVED);
+static_assert(static_cast<int>(shmconf::format::Change::kChanged) == SHMCONF_CHANGE_CHANGED);
 
 }  // namespace
 
@@ -85,6 +93,8 @@ int shmconf_open(const char* name, shmconf_client** out) {
 void shmconf_close(shmconf_client* c) { delete c; }
 
 uint64_t shmconf_version(shmconf_client* c) { return c ? c->client.version() : 0; }
+
+uint64_t shmconf_generation(const shmconf_client* c) { return c ? c->client.generation() : 0; }
 
 int shmconf_snapshot_acquire(shmconf_client* c, shmconf_snapshot** out) {
   if (c == nullptr || out == nullptr) return SHMCONF_E_INVALID;
@@ -147,6 +157,60 @@ int shmconf_get_string(const shmconf_snapshot* s, const char* key, char* buf, si
   return 0;
 }
 
+int shmconf_get_value(const shmconf_snapshot* s, const char* key, size_t key_len,
+                      shmconf_value* out) {
+  if (s == nullptr || (key == nullptr && key_len != 0) || out == nullptr) {
+    return SHMCONF_E_INVALID;
+  }
+  auto r = s->snap.get(std::string_view(key, key_len));
+  if (!r) return code(r.error());
+  shmconf_value v{};
+  v.type = static_cast<int>(r->type());
+  switch (r->type()) {
+    case shmconf::Type::kBool:
+      v.boolean = *r->as_bool() ? 1 : 0;
+      break;
+    case shmconf::Type::kInt:
+      v.integer = *r->as_int();
+      break;
+    case shmconf::Type::kDouble:
+      v.real = *r->as_double();
+      break;
+    case shmconf::Type::kString: {
+      const std::string_view str = *r->as_string();
+      v.str = str.data();
+      v.len = str.size();
+      break;
+    }
+    case shmconf::Type::kArray:
+    case shmconf::Type::kObject:
+      v.len = r->size();
+      break;
+    case shmconf::Type::kNull:
+      break;
+  }
+  *out = v;
+  return 0;
+}
+
+int shmconf_flag(const shmconf_snapshot* s, const char* name, const char* subject,
+                 size_t subject_len, int* on) {
+  if (s == nullptr || name == nullptr || (subject == nullptr && subject_len != 0) ||
+      on == nullptr) {
+    return SHMCONF_E_INVALID;
+  }
+  auto r = s->snap.flag(name, std::string_view(subject ? subject : "", subject_len));
+  if (!r) return code(r.error());
+  *on = *r ? 1 : 0;
+  return 0;
+}
+
+uint32_t shmconf_flag_bucket(const char* name, size_t name_len, const char* subject,
+                             size_t subject_len) {
+  return shmconf::flag_bucket(std::string_view(name ? name : "", name ? name_len : 0),
+                              std::string_view(subject ? subject : "", subject ? subject_len : 0));
+}
+
 int shmconf_snapshot_list(const shmconf_snapshot* s, const char* section, shmconf_key_fn fn,
                           void* ctx) {
   if (s == nullptr || fn == nullptr) return SHMCONF_E_INVALID;
@@ -172,6 +236,41 @@ int shmconf_wait_for_change(shmconf_client* c, uint64_t known_version, int timeo
   auto r = c->client.wait_for_change(known_version, std::chrono::milliseconds(timeout_ms));
   return r ? 0 : code(r.error());
 }
+
+int shmconf_subscribe(shmconf_client* c, const char* prefix, shmconf_changes_fn fn, void* ctx,
+                      shmconf_subscription** out) {
+  if (c == nullptr || fn == nullptr || out == nullptr) return SHMCONF_E_INVALID;
+  try {
+    shmconf::Client::Subscription sub = c->client.subscribe(
+        prefix ? prefix : "",
+        [fn, ctx](const shmconf::Snapshot& old_snap, const shmconf::Snapshot& new_snap,
+                  const std::vector<shmconf::Client::Change>& changes) {
+          // Copies share the pins: the C handles live on this frame.
+          const shmconf_snapshot old_h{old_snap};
+          const shmconf_snapshot new_h{new_snap};
+          std::vector<std::string> keys;
+          std::vector<shmconf_change> list;
+          keys.reserve(changes.size());
+          list.reserve(changes.size());
+          for (const auto& ch : changes) {
+            // The C++ key views are not NUL-terminated; the C ones are.
+            keys.emplace_back(ch.key);
+            list.push_back({keys.back().c_str(), keys.back().size(), static_cast<int>(ch.kind)});
+          }
+          fn(old_snap.empty() ? nullptr : &old_h, &new_h, list.data(), list.size(), ctx);
+        });
+    auto* handle = new (std::nothrow) shmconf_subscription{std::move(sub)};
+    if (handle == nullptr) return SHMCONF_E_NOMEM;  // `sub` stops its thread
+    *out = handle;
+    return 0;
+  } catch (const std::bad_alloc&) {
+    return SHMCONF_E_NOMEM;
+  } catch (...) {
+    return SHMCONF_E_SYSTEM;  // std::thread could not start
+  }
+}
+
+void shmconf_subscription_stop(shmconf_subscription* sub) { delete sub; }
 
 const char* shmconf_strerror(int err) {
   return shmconf::to_string(static_cast<shmconf::Errc>(err));

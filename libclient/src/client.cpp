@@ -389,6 +389,14 @@ Result<double> Client::get_double(std::string_view key) const noexcept {
   return node_double(m->view.find(key));
 }
 
+Result<bool> Client::flag(std::string_view name, std::string_view subject) const noexcept {
+  const detail::Mapping* m = impl_->current();
+  if (m == nullptr) return Errc::kNoSnapshot;
+  auto d = evaluate_flag(m->view, name, subject);
+  if (!d) return d.error();
+  return d->on;
+}
+
 Key Client::key(std::string_view path) const { return Key(std::string(path)); }
 
 namespace {

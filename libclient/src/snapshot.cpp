@@ -84,6 +84,18 @@ Result<std::string_view> Snapshot::get_string(std::string_view key) const noexce
   return view_->string_value(n->payload);
 }
 
+Result<FlagDecision> Snapshot::flag_decision(std::string_view name,
+                                             std::string_view subject) const noexcept {
+  if (view_ == nullptr) return Errc::kNoSnapshot;
+  return evaluate_flag(*view_, name, subject);
+}
+
+Result<bool> Snapshot::flag(std::string_view name, std::string_view subject) const noexcept {
+  auto d = flag_decision(name, subject);
+  if (!d) return d.error();
+  return d->on;
+}
+
 std::vector<std::string_view> Snapshot::sources() const {
   std::vector<std::string_view> out;
   if (view_ == nullptr) return out;

@@ -82,6 +82,7 @@ NamespaceService::Candidate NamespaceService::load_checked(bool force,
   std::vector<ValidationIssue> schema_errors;
   if (c.schema) schema_errors = c.schema->validate(c.merged, c.names);
   throw_if_errors(schema_errors);
+  throw_if_errors(check_flags(c.merged, c.names));
   throw_if_errors(secrets);
   for (ValidationIssue& w : secrets) c.warnings.push_back(std::move(w));
   // A candidate identical to the live version publishes nothing, so the

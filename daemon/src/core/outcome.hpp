@@ -22,7 +22,7 @@ struct ReloadOutcome {
   std::uint64_t from_version = 0;  // live version before
   std::string error;               // why, when !ok: "file:line:col: key: message"
   // When !ok, what failed, for metrics and clients: "source" (unreadable,
-  // missing), "parse", "limit", "substitution", "schema", "secret", "guard",
+  // missing), "parse", "limit", "substitution", "schema", "flags", "secret", "guard",
   // "publish" (shared memory or state), "request" (a bad rollback target...).
   std::string error_kind;
   std::string message;  // human summary ("published v7", "unchanged", ...)

@@ -62,6 +62,7 @@ int cmd_version(const Args& a);
 int cmd_dump(const Args& a);
 int cmd_explain(const Args& a);
 int cmd_wait(const Args& a);
+int cmd_flag(const Args& a);
 // offline.cpp
 int cmd_render(const Args& a);
 int cmd_validate(const Args& a);

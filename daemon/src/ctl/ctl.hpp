@@ -3,6 +3,7 @@
 //
 //   read.cpp     get, version, dump, explain, wait: shared memory through
 //                libshmconf; no daemon needed (explain asks it for layers)
+//   flag.cpp     flag: a feature flag's answer for a subject, and why
 //   offline.cpp  render, validate, schema-doc: files, no daemon, no shm
 //   remote.cpp   status, metrics, reload, rollback, history, diff, set,
 //                unset: the daemon's control socket (control/client.hpp)
@@ -42,8 +43,8 @@ struct Args {
   bool json = false;
   bool show_secrets = false;
   // Per verb.
-  std::string key;                           // get, explain, set, unset
-  std::string value;                         // set
+  std::string key;                           // get, explain, set, unset; flag: the name
+  std::string value;                         // set; flag: the subject
   std::uint64_t known = 0;                   // wait
   bool known_given = false;                  // wait: --known given (else the live version)
   int timeout_ms = -1;                       // wait

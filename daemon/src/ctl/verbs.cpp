@@ -18,6 +18,7 @@ constexpr Verb kVerbs[] = {
     {"dump", cmd_dump},
     {"explain", cmd_explain},
     {"wait", cmd_wait},
+    {"flag", cmd_flag},  // flag.cpp
     // offline.cpp: files
     {"render", cmd_render},
     {"validate", cmd_validate},

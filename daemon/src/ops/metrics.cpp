@@ -284,15 +284,16 @@ void DaemonMetrics::render_outcomes(Exposition& e,
                          h);
            }
          });
-  per_ns("shmconf_validation_failures_total", "counter",
-         "Rejected reloads by what failed (source, parse, limit, substitution, schema, secret, "
-         "guard, publish, request, other)",
-         [&](const NamespaceSample& s, const PerNamespace& p) {
-           for (const auto& [kind, n] : p.failures) {
-             e.sample("shmconf_validation_failures_total", with(ns_label(s.name), "kind", kind),
-                      static_cast<double>(n));
-           }
-         });
+  per_ns(
+      "shmconf_validation_failures_total", "counter",
+      "Rejected reloads by what failed (source, parse, limit, substitution, schema, flags, secret, "
+      "guard, publish, request, other)",
+      [&](const NamespaceSample& s, const PerNamespace& p) {
+        for (const auto& [kind, n] : p.failures) {
+          e.sample("shmconf_validation_failures_total", with(ns_label(s.name), "kind", kind),
+                   static_cast<double>(n));
+        }
+      });
   per_ns("shmconf_rollbacks_total", "counter", "Rollbacks that made an earlier version live",
          [&](const NamespaceSample& s, const PerNamespace& p) {
            e.sample("shmconf_rollbacks_total", ns_label(s.name), static_cast<double>(p.rollbacks));

@@ -1,7 +1,7 @@
 // daemon/src/validate/validate.hpp — what a configuration must satisfy before
-// it is published: a JSON Schema (draft 7), the plaintext-secret policy and
-// the data-safety guards (options.hpp). Also which keys are sensitive, so
-// every output can redact them.
+// it is published: a JSON Schema (draft 7), the plaintext-secret policy,
+// the shape of feature flags and the data-safety guards (options.hpp). Also which keys are
+// sensitive, so every output can redact them.
 //
 // Every check reports positions as "file:line:col: key.path: message", taken
 // from the Origin of the value at fault in the merged tree, so an error
@@ -135,6 +135,12 @@ struct SensitiveString {
 // no second walk of the tree.
 std::vector<ValidationIssue> check_plaintext_secrets(const std::vector<SensitiveString>& strings,
                                                      const SourceList& names, SecretPolicy policy);
+
+// The declared shape of feature flags under the top-level key `flags`
+// (docs/FLAGS.md, validate/flags.cpp): every flags.NAME is
+// {enabled: bool, percent: 0..100, allow: [string], deny: [string]},
+// enabled required, nothing else. Issues of kind "flags".
+std::vector<ValidationIssue> check_flags(const Value& root, const SourceList& names);
 
 // Leaf keys of a tree: scalars and empty containers, the root excluded.
 std::size_t count_leaves(const Value& root);

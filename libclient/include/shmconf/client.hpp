@@ -38,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shmconf/flags.hpp"
 #include "shmconf/format.hpp"
 #include "shmconf/result.hpp"
 #include "shmconf/segment.hpp"
@@ -172,6 +173,12 @@ class Snapshot {
   Result<double> get_double(std::string_view key) const noexcept;
   Result<std::string_view> get_string(std::string_view key) const noexcept;
 
+  // Feature flag `name` for `subject` (shmconf/flags.hpp, docs/FLAGS.md):
+  // kNotFound when there is no flags.NAME. No allocation.
+  Result<bool> flag(std::string_view name, std::string_view subject) const noexcept;
+  Result<FlagDecision> flag_decision(std::string_view name,
+                                     std::string_view subject) const noexcept;
+
   std::vector<std::string_view> sources() const;
   // Empty for the first version (prev_version() == 0): every key is new.
   std::vector<ChangedKey> changed_keys() const;
@@ -237,6 +244,9 @@ class Client {
   Result<bool> get_bool(std::string_view key) const noexcept;
   Result<std::int64_t> get_int(std::string_view key) const noexcept;
   Result<double> get_double(std::string_view key) const noexcept;
+  // Feature flag `name` for `subject` in the newest version (as
+  // Snapshot::flag): a string-key read plus one hash, no allocation.
+  Result<bool> flag(std::string_view name, std::string_view subject) const noexcept;
 
   // Reads by pre-resolved key. The fast path is inline: one acquire load of
   // the control block's generation, a compare with this thread's entry, a

@@ -88,6 +88,10 @@ SHMCONF_API int shmconf_open_with(const char *name, const shmconf_open_options *
 SHMCONF_API void shmconf_close(shmconf_client *c);
 /* Version of the newest snapshot; 0 when nothing is published. */
 SHMCONF_API uint64_t shmconf_version(shmconf_client *c);
+/* The control block's generation: one acquire load, no system call. It
+ * changes on every publish and rollback, so a binding that caches a
+ * snapshot re-acquires it when this differs from what it saw. */
+SHMCONF_API uint64_t shmconf_generation(const shmconf_client *c);
 
 /* A pinned, consistent view: every get on it sees one version. */
 SHMCONF_API int shmconf_snapshot_acquire(shmconf_client *c, shmconf_snapshot **out);
@@ -104,6 +108,35 @@ SHMCONF_API int shmconf_get_bool(const shmconf_snapshot *s, const char *key, int
 SHMCONF_API int shmconf_get_string(const shmconf_snapshot *s, const char *key, char *buf,
                                    size_t cap, size_t *len);
 
+/* One value, whatever its type, in one lookup (for bindings). `key` is
+ * key_len bytes, no NUL needed. On success *out holds the type and:
+ *   bool   -> boolean (0 or 1)      int    -> integer
+ *   double -> real                  string -> str, len (zero-copy: the bytes
+ *   array, object -> len = number of children        live in the segment,
+ *   null   -> nothing                                 NUL-terminated, valid
+ *                                                     while s is held)
+ * Fields the type does not use are zero. */
+typedef struct shmconf_value {
+  int type; /* SHMCONF_TYPE_* */
+  int boolean;
+  int64_t integer;
+  double real;
+  const char *str;
+  size_t len;
+} shmconf_value;
+SHMCONF_API int shmconf_get_value(const shmconf_snapshot *s, const char *key, size_t key_len,
+                                  shmconf_value *out);
+
+/* Feature flag `name` (NUL-terminated) for `subject` (subject_len bytes),
+ * docs/FLAGS.md: *on = 1 or 0. SHMCONF_E_NOT_FOUND when there is no
+ * flags.<name>, SHMCONF_E_WRONG_TYPE when it is not a flag's shape. Same
+ * answer as the C++ Client::flag and the Python Client.flag. No allocation. */
+SHMCONF_API int shmconf_flag(const shmconf_snapshot *s, const char *name, const char *subject,
+                             size_t subject_len, int *on);
+/* The documented bucket: XXH3-64(name, a 0 byte, subject) % 10000. */
+SHMCONF_API uint32_t shmconf_flag_bucket(const char *name, size_t name_len, const char *subject,
+                                         size_t subject_len);
+
 /* Calls fn(key, type, ctx) for each direct child of `section` ("" = root),
  * in key order; a non-zero return from fn stops and is returned. */
 typedef int (*shmconf_key_fn)(const char *key, size_t key_len, int type, void *ctx);
@@ -113,6 +146,31 @@ SHMCONF_API int shmconf_snapshot_list(const shmconf_snapshot *s, const char *sec
 /* Blocks until the live version differs from known_version (returns 0) or
  * timeout_ms passes (SHMCONF_E_TIMEOUT); timeout_ms < 0 waits forever. */
 SHMCONF_API int shmconf_wait_for_change(shmconf_client *c, uint64_t known_version, int timeout_ms);
+
+/* Change notification. fn runs on a library-owned thread, once per new
+ * version that changes a key under `prefix` ("" = every key), with the
+ * changed keys in key order. old_snap is the previous snapshot this
+ * subscription saw (NULL before the first), new_snap the new one; both,
+ * and the keys, are valid only during the call. The thread sleeps on the
+ * control block's futex between versions (no polling). */
+#define SHMCONF_CHANGE_ADDED 1
+#define SHMCONF_CHANGE_REMOVED 2
+#define SHMCONF_CHANGE_CHANGED 3
+typedef struct shmconf_change {
+  const char *key; /* full key path, NUL-terminated */
+  size_t key_len;
+  int kind; /* SHMCONF_CHANGE_* */
+} shmconf_change;
+typedef void (*shmconf_changes_fn)(const shmconf_snapshot *old_snap,
+                                   const shmconf_snapshot *new_snap, const shmconf_change *changes,
+                                   size_t count, void *ctx);
+typedef struct shmconf_subscription shmconf_subscription;
+/* The client must outlive the subscription. */
+SHMCONF_API int shmconf_subscribe(shmconf_client *c, const char *prefix, shmconf_changes_fn fn,
+                                  void *ctx, shmconf_subscription **out);
+/* Stops the thread (waiting for a running callback to return), frees sub.
+ * Must not be called from inside fn. */
+SHMCONF_API void shmconf_subscription_stop(shmconf_subscription *sub);
 
 /* Static description of a code; never NULL. */
 SHMCONF_API const char *shmconf_strerror(int err);
