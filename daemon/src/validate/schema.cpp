@@ -205,6 +205,9 @@ std::shared_ptr<const Schema> Schema::parse(const std::string& text,
       }
     }
     throw fail(line, col, "not valid JSON");
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number no double holds (1e999): nlohmann throws this, not parse_error.
+    throw fail(0, 0, "not valid JSON: a number is out of range");
   }
   if (!s->doc_.is_object()) throw fail(0, 0, "the schema must be a JSON object");
   s->impl_ = std::make_unique<Impl>();
