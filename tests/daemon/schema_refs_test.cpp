@@ -1,9 +1,10 @@
 // Schema::parse() on schemas valijson alone cannot take: "$ref" chains that
 // loop (valijson recurses until the stack overflows) and numbers no double
-// holds. Both found by tests/fuzz/schema_fuzz.cpp.
+// holds, and values valijson throws on. All found by tests/fuzz/schema_fuzz.cpp.
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "parse/parse.hpp"
 #include "validate/validate.hpp"
@@ -46,6 +47,18 @@ TEST(SchemaRefs, RecursiveSchemaThroughProperties_StillValidates) {
 TEST(SchemaRefs, NumberOutOfRange_IsASchemaErrorNotAnException) {
   EXPECT_NE(refusal(R"({"type": "object", "maximum": 1e400})").find("out of range"),
             std::string::npos);
+}
+
+TEST(SchemaRefs, ValijsonThrowingOnAValue_IsASchemaIssueNotAnException) {
+  // valijson applies "format" to the root object and throws.
+  const auto schema = Schema::parse(R"({"format": "object", "type": "object"})", "s.json");
+  const Value root = parse_text(R"({"a": 1})", Format::kJson, "c", 0);
+  std::vector<ValidationIssue> issues;
+  ASSERT_NO_THROW(issues = schema->validate(root, {"c"}));
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].kind, "schema");
+  EXPECT_EQ(issues[0].file, "s.json");
+  EXPECT_NE(issues[0].message.find("cannot be applied"), std::string::npos) << issues[0].message;
 }
 
 }  // namespace

@@ -338,7 +338,21 @@ std::vector<ValidationIssue> Schema::validate(const Value& root, const SourceLis
   } else {
     pthread_join(thread, nullptr);
   }
-  if (job.error) std::rethrow_exception(job.error);
+  if (job.error) {
+    // valijson throws where it cannot apply the schema to a value (e.g.
+    // "format" on a number: "JSON value cannot be cast to a string"): the
+    // configuration is rejected as a schema error naming the schema file.
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(job.error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    out.push_back(ValidationIssue{"schema", path_, 0, 0, "",
+                                  "schema: cannot be applied to this configuration: " + what});
+    return out;
+  }
   if (valid) return out;
 
   std::vector<valijson::ValidationResults::Error> errors(results.begin(), results.end());
