@@ -252,6 +252,11 @@ Errc SegmentView::open(const void* data, std::size_t size, std::uint64_t expecte
   out->meta_ = meta;
   out->sources_ = sources;
   out->changed_ = changed;
+  out->size_ = end;
+  out->node_count_ = h->node_count;
+  out->index_capacity_ = h->index_capacity;
+  out->source_count_ = meta->source_count;
+  out->changed_count_ = meta->changed_count;
   return Errc::kOk;
 }
 
@@ -274,19 +279,22 @@ inline bool is_index(const char* key, std::size_t b, std::size_t e, std::uint32_
 
 }  // namespace
 
-// Does the path of node `i` spell `key`? Walks from the node up to the root,
-// consuming the key from its end: a name (and the '.' before it unless the
-// parent is the root), or "[k]" for the k-th element of an array. Each step
-// consumes at least one byte of the key, so the walk ends within key.size()
-// steps whatever the segment says; open() proved every parent index is
-// smaller than its child's.
+// Does the path of node `i` (< node_count_) spell `key`? Walks from the node
+// up to the root, consuming the key from its end: a name (and the '.' before
+// it unless the parent is the root), or "[k]" for the k-th element of an
+// array. open() proved every parent index smaller than its child's; the walk
+// checks it again, and each name's bounds, so bytes changed after open()
+// cannot lead it outside the segment or around a loop. Each field is read
+// once.
 bool SegmentView::matches(std::string_view key, std::uint32_t i) const noexcept {
   const char* k = key.data();
   std::size_t pos = key.size();
   while (i != 0) {
     const Node& n = nodes_[i];
     const std::uint32_t p = format::node_parent(n);
-    if (n.name == 0) {
+    const std::uint32_t name_off = n.name;
+    if (p >= i) return false;
+    if (name_off == 0) {
       // An array element (open() proved: no name exactly when the parent is
       // an array), spelled "[k]".
       if (pos < 3 || k[pos - 1] != ']') return false;
@@ -298,9 +306,10 @@ bool SegmentView::matches(std::string_view key, std::uint32_t i) const noexcept 
       }
       pos = b - 1;
     } else {
-      const std::size_t len = load16(base_ + n.name - 2);
-      if (len > pos ||
-          !same_key(base_ + n.name, reinterpret_cast<const unsigned char*>(k + pos - len), len)) {
+      if (name_off < 2 || name_off > size_) return false;
+      const std::size_t len = load16(base_ + name_off - 2);
+      if (len > pos || len > size_ - name_off ||
+          !same_key(base_ + name_off, reinterpret_cast<const unsigned char*>(k + pos - len), len)) {
         return false;
       }
       pos -= len;
@@ -315,35 +324,49 @@ bool SegmentView::matches(std::string_view key, std::uint32_t i) const noexcept 
 }
 
 std::string_view SegmentView::name(const format::Node& n) const noexcept {
-  if (n.name == 0) return {};
-  return {reinterpret_cast<const char*>(base_) + n.name, load16(base_ + n.name - 2)};
+  const std::uint32_t off = n.name;
+  if (off < 2 || off > size_) return {};  // 0: no name; else changed after open()
+  const std::size_t len = load16(base_ + off - 2);
+  if (len > size_ - off) return {};
+  return {reinterpret_cast<const char*>(base_) + off, len};
 }
 
 std::size_t SegmentView::key_to(const format::Node& n, char* buf, std::size_t cap) const noexcept {
-  // First the length, then the bytes from the end backwards. Depth is
-  // bounded by the parent chain (strictly decreasing indices).
+  // First the length, then the bytes from the end backwards. Each step goes
+  // to a strictly smaller index (a parent that is not smaller, possible only
+  // if the segment changed after open(), ends the walk), so both walks end;
+  // the second checks every piece against the room left, since the bytes
+  // may differ from the first.
+  auto parent = [&](std::uint32_t i) -> std::uint32_t {
+    const std::uint32_t p = format::node_parent(nodes_[i]);
+    return p < i ? p : 0;
+  };
+  auto in_array = [&](std::uint32_t i, std::uint32_t p, std::uint32_t* k) {
+    const Node& pn = nodes_[p];
+    *k = i - format::low32(pn.payload);
+    return format::node_type(pn) == format::Type::kArray;
+  };
   auto step_len = [&](std::uint32_t i) -> std::size_t {
-    const Node& x = nodes_[i];
-    const std::uint32_t p = format::node_parent(x);
-    if (format::node_type(nodes_[p]) == format::Type::kArray) {
-      std::uint32_t k = i - format::low32(nodes_[p].payload);
+    const std::uint32_t p = parent(i);
+    std::uint32_t k;
+    if (in_array(i, p, &k)) {
       std::size_t digits = 1;
       while (k >= 10) k /= 10, ++digits;
       return digits + 2;
     }
-    return name(x).size() + (p != 0 ? 1 : 0);
+    return name(nodes_[i]).size() + (p != 0 ? 1 : 0);
   };
   std::size_t total = 0;
-  for (std::uint32_t i = index_of(n); i != 0; i = format::node_parent(nodes_[i])) {
-    total += step_len(i);
-  }
+  for (std::uint32_t i = index_of(n); i != 0; i = parent(i)) total += step_len(i);
   if (total > cap) return total;
   std::size_t pos = total;
-  for (std::uint32_t i = index_of(n); i != 0; i = format::node_parent(nodes_[i])) {
-    const Node& x = nodes_[i];
-    const std::uint32_t p = format::node_parent(x);
-    if (format::node_type(nodes_[p]) == format::Type::kArray) {
-      std::uint32_t k = i - format::low32(nodes_[p].payload);
+  for (std::uint32_t i = index_of(n); i != 0; i = parent(i)) {
+    const std::uint32_t p = parent(i);
+    std::uint32_t k;
+    if (in_array(i, p, &k)) {
+      std::size_t digits = 1;
+      for (std::uint32_t x = k; x >= 10; x /= 10) ++digits;
+      if (digits + 2 > pos) return total;  // changed since the first walk
       buf[--pos] = ']';
       do {
         buf[--pos] = static_cast<char>('0' + k % 10);
@@ -351,9 +374,10 @@ std::size_t SegmentView::key_to(const format::Node& n, char* buf, std::size_t ca
       } while (k != 0);
       buf[--pos] = '[';
     } else {
-      const std::string_view nm = name(x);
+      const std::string_view nm = name(nodes_[i]);
+      if (nm.size() + (p != 0 ? 1 : 0) > pos) return total;  // changed since the first walk
       pos -= nm.size();
-      std::memcpy(buf + pos, nm.data(), nm.size());
+      if (!nm.empty()) std::memcpy(buf + pos, nm.data(), nm.size());
       if (p != 0) buf[--pos] = '.';
     }
   }
@@ -373,21 +397,25 @@ std::string SegmentView::key(const format::Node& n) const {
 
 namespace {
 
-// Linear probing from the hash's home slot. Bounded by the capacity:
-// open() proved a free slot exists, but the bound keeps the loop finite
-// whatever the slots say.
+// Linear probing from the hash's home slot; returns the matching slot's node
+// index, 0 for none. Bounded by the capacity: open() proved a free slot
+// exists, but the bound keeps the loop finite whatever the slots say. The
+// node index is read once, so what was matched is what is returned.
 template <class Match>
-inline const IndexSlot* probe(const IndexSlot* slots, std::uint32_t cap, std::uint64_t hash,
-                              Match match) noexcept {
+inline std::uint32_t probe(const IndexSlot* slots, std::uint32_t cap, std::uint64_t hash,
+                           Match match) noexcept {
   std::uint32_t i = format::home_slot(hash, cap);
   const std::uint32_t tag = format::slot_tag(hash);
   for (std::uint32_t probes = 0; probes < cap; ++probes) {
-    const IndexSlot s = slots[i];
-    if (s.empty()) return nullptr;
-    if (s.tag() == tag && match(s.node())) return &slots[i];
+    const IndexSlot s = slots[i];  // one load: what is matched is what is returned
+    if (s.empty()) return 0;
+    if (s.tag() == tag) {
+      const std::uint32_t node = s.node();
+      if (match(node)) return node;
+    }
     if (++i == cap) i = 0;
   }
-  return nullptr;
+  return 0;
 }
 
 }  // namespace
@@ -397,19 +425,29 @@ const format::Node* SegmentView::find(std::string_view key) const noexcept {
 }
 
 const format::Node* SegmentView::find(std::string_view key, std::uint64_t hash) const noexcept {
-  const IndexSlot* s = probe(slots_, hdr_->index_capacity, hash,
-                             [&](std::uint32_t node) { return matches(key, node); });
-  return s == nullptr ? nullptr : &nodes_[s->node()];
+  // node < node_count_: open() proved it of every slot; checked again in
+  // case the slot changed since.
+  const std::uint32_t i = probe(slots_, index_capacity_, hash, [&](std::uint32_t node) {
+    return node != 0 && node < node_count_ && matches(key, node);
+  });
+  return i == 0 ? nullptr : &nodes_[i];
 }
 
 std::span<const format::Node> SegmentView::children(const format::Node& n) const noexcept {
+  const std::uint64_t payload = n.payload;
   const format::Type t = format::node_type(n);
   if (t != format::Type::kArray && t != format::Type::kObject) return {};
-  return {nodes_ + format::low32(n.payload), format::high32(n.payload)};
+  // open() proved the range lies after the node and inside the table; a
+  // walk down then always reaches higher indices and ends.
+  const std::uint32_t first = format::low32(payload), count = format::high32(payload);
+  if (count == 0 || first <= index_of(n) || first > node_count_ || count > node_count_ - first) {
+    return {};
+  }
+  return {nodes_ + first, count};
 }
 
 std::string_view SegmentView::source_name(std::uint32_t source) const noexcept {
-  if (source >= meta_->source_count) return {};
+  if (source >= source_count_) return {};
   return str(sources_[source].off, sources_[source].len);
 }
 

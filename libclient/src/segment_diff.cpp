@@ -36,7 +36,10 @@ namespace {
 class Differ {
  public:
   Differ(const SegmentView& from, const SegmentView& to, std::string_view prefix)
-      : from_(from), to_(to), prefix_(prefix) {}
+      : from_(from),
+        to_(to),
+        prefix_(prefix),
+        budget_(2 * (std::size_t{from.empty() ? 0 : from.node_count()} + to.node_count())) {}
 
   std::vector<SegmentChange> run() {
     const format::Node* a = from_.empty() ? nullptr : &from_.root();
@@ -57,9 +60,18 @@ class Differ {
     if (path_.size() >= prefix_.size()) out_.push_back({path_, kind, a, b});
   }
 
+  // A step of the walk, of at most budget_: a walk of two segments as
+  // open() checked them takes fewer than 1.5 per node (a pair of nodes costs
+  // at most 3), so only bytes changed after open() could exhaust it.
+  bool step() {
+    if (budget_ == 0) return false;
+    --budget_;
+    return true;
+  }
+
   // Every leaf under one side only: added (a == nullptr) or removed.
   void one_side(const SegmentView& v, const format::Node& n, bool removed, unsigned depth) {
-    if (!relevant() || depth > format::kMaxDepth) return;
+    if (!relevant() || depth > format::kMaxDepth || !step()) return;
     if (is_leaf(n)) {
       emit(removed ? &n : nullptr, removed ? nullptr : &n,
            removed ? format::Change::kRemoved : format::Change::kAdded);
@@ -92,7 +104,7 @@ class Differ {
   }
 
   void walk(const format::Node* a, const format::Node* b, unsigned depth) {
-    if (!relevant() || depth > format::kMaxDepth) return;
+    if (!relevant() || depth > format::kMaxDepth || !step()) return;
     if (a == nullptr) return one_side(to_, *b, false, depth);
     const bool leaf_a = is_leaf(*a), leaf_b = is_leaf(*b);
     const auto ta = format::node_type(*a), tb = format::node_type(*b);
@@ -152,6 +164,7 @@ class Differ {
   std::string_view prefix_;
   std::string path_;
   std::vector<SegmentChange> out_;
+  std::size_t budget_;
 };
 
 }  // namespace

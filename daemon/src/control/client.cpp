@@ -124,7 +124,7 @@ json control_call(const std::string& socket_path, const json& request,
   json reply;
   try {
     reply = json::parse(std::string_view(in).substr(0, nl));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range (1e999)
     throw std::runtime_error("invalid reply from " + socket_path + ": " + e.what());
   }
   if (!reply.is_object()) {

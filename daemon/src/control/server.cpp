@@ -12,6 +12,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "control/request.hpp"
 #include "control/socket_util.hpp"
 
 namespace shmconf::daemon {
@@ -35,42 +36,6 @@ constexpr std::size_t kKeepCapacity = 64 * 1024;
 bool is_blank(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
-}
-
-// Brackets outside strings, counted on the raw text before parsing: a
-// request like "[[[[…" a million deep is refused in O(n) without building it.
-bool nesting_exceeds(std::string_view text, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
-// nlohmann's messages start with "[json.exception.parse_error.101] "; the
-// operator needs the rest.
-std::string parse_error_text(const char* what) {
-  std::string_view text(what);
-  if (auto end = text.find("] "); !text.empty() && text.front() == '[' && end != text.npos) {
-    text.remove_prefix(end + 2);
-  }
-  return std::string(text);
 }
 
 // Removes `path` only if it is a socket nobody answers on: what a crashed
@@ -260,18 +225,12 @@ bool ControlServer::handle_lines(Connection& conn) {
 }
 
 json ControlServer::dispatch(std::string_view line, const Peer& peer) {
-  if (nesting_exceeds(line, kMaxRequestDepth)) {
+  ParsedRequest parsed = parse_request(line);
+  if (!parsed.ok()) {
     ++stats_.bad_requests;
-    return error_reply(kCodeBadRequest,
-                       "request nests deeper than " + std::to_string(kMaxRequestDepth) + " levels");
+    return std::move(parsed.error);
   }
-  json request;
-  try {
-    request = json::parse(line);
-  } catch (const json::parse_error& e) {
-    ++stats_.bad_requests;
-    return error_reply(kCodeBadRequest, "invalid JSON: " + parse_error_text(e.what()));
-  }
+  const json& request = parsed.request;
   // An "id" is echoed so a client pipelining requests can match replies.
   auto with_id = [&request](json reply) {
     if (auto id = request.find("id"); id != request.end() && !reply.contains("id")) {
@@ -279,14 +238,6 @@ json ControlServer::dispatch(std::string_view line, const Peer& peer) {
     }
     return reply;
   };
-  if (!request.is_object()) {
-    ++stats_.bad_requests;
-    return error_reply(kCodeBadRequest, "request must be a JSON object");
-  }
-  if (auto cmd = request.find("cmd"); cmd == request.end() || !cmd->is_string()) {
-    ++stats_.bad_requests;
-    return with_id(error_reply(kCodeBadRequest, "request needs a string \"cmd\" field"));
-  }
 
   ++stats_.requests;
   json reply;

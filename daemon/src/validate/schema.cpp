@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <exception>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
@@ -89,6 +90,54 @@ template <class Fn>
 void walk_schema(const nlohmann::json& doc, Fn& fn) {
   SchemaWalk w;
   walk_schema(doc, doc, "", "", 0, w, fn);
+}
+
+// valijson follows a "$ref" whose target is again a "$ref" by recursion, with
+// no check for a cycle (its schema_parser.hpp: "TODO: Need to detect
+// degenerate circular references"): {"$ref": "#"} overflows the stack. So
+// every "$ref" in the document is followed here first, the way valijson
+// resolves it (a relative URI names this document), and a chain that comes
+// back to a pointer it passed, or runs longer than kMaxRefChain, is refused.
+// Returns the pointer of the first such chain, or nullopt.
+constexpr std::size_t kMaxRefChain = 64;
+std::optional<std::string> ref_cycle(const nlohmann::json& doc) {
+  namespace vi = valijson::internal;
+  const valijson::adapters::NlohmannJsonAdapter root(doc);
+  std::vector<const nlohmann::json*> todo{&doc};
+  while (!todo.empty()) {
+    const nlohmann::json* node = todo.back();
+    todo.pop_back();
+    if (node->is_array()) {
+      for (const auto& x : *node) todo.push_back(&x);
+      continue;
+    }
+    if (!node->is_object()) continue;
+    for (const auto& [k, x] : node->items()) todo.push_back(&x);
+    auto ref = node->find("$ref");
+    if (ref == node->end() || !ref->is_string()) continue;
+    std::string r = ref->get<std::string>();
+    std::vector<std::string> seen;
+    try {
+      for (;;) {
+        const auto uri = vi::json_reference::getJsonReferenceUri(r);
+        if (uri && (vi::uri::isUriAbsolute(*uri) || vi::uri::isUrn(*uri))) break;
+        std::string ptr = vi::json_reference::getJsonReferencePointer(r).value_or("");
+        ptr.erase(ptr.find_last_not_of('/') + 1);  // as valijson's sanitiseJsonPointer
+        if (std::find(seen.begin(), seen.end(), ptr) != seen.end() || seen.size() >= kMaxRefChain) {
+          return "#" + ptr;
+        }
+        seen.push_back(ptr);
+        const auto target = vi::json_pointer::resolveJsonPointer(root, ptr);
+        if (!target.isObject()) break;
+        const auto obj = target.getObject();
+        const auto next = obj.find("$ref");
+        if (next == obj.end() || !next->second.getString(r)) break;
+      }
+    } catch (const std::exception&) {
+      // An unresolvable reference: the schema parser reports it.
+    }
+  }
+  return std::nullopt;
 }
 
 // Display path of a valijson context (["<root>", "[database]", "[port]"])
@@ -205,8 +254,16 @@ std::shared_ptr<const Schema> Schema::parse(const std::string& text,
       }
     }
     throw fail(line, col, "not valid JSON");
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number no double holds (1e999): nlohmann throws this, not parse_error.
+    throw fail(0, 0, "not valid JSON: a number is out of range");
   }
   if (!s->doc_.is_object()) throw fail(0, 0, "the schema must be a JSON object");
+  if (auto cycle = ref_cycle(s->doc_)) {
+    throw fail(0, 0,
+               "\"$ref\" chain loops or exceeds " + std::to_string(kMaxRefChain) +
+                   " references at " + *cycle);
+  }
   s->impl_ = std::make_unique<Impl>();
   try {
     valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
@@ -281,7 +338,21 @@ std::vector<ValidationIssue> Schema::validate(const Value& root, const SourceLis
   } else {
     pthread_join(thread, nullptr);
   }
-  if (job.error) std::rethrow_exception(job.error);
+  if (job.error) {
+    // valijson throws where it cannot apply the schema to a value (e.g.
+    // "format" on a number: "JSON value cannot be cast to a string"): the
+    // configuration is rejected as a schema error naming the schema file.
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(job.error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    out.push_back(ValidationIssue{"schema", path_, 0, 0, "",
+                                  "schema: cannot be applied to this configuration: " + what});
+    return out;
+  }
   if (valid) return out;
 
   std::vector<valijson::ValidationResults::Error> errors(results.begin(), results.end());

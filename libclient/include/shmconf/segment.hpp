@@ -2,10 +2,17 @@
 //
 // SegmentView::open() validates every header field, section bound, node,
 // index slot and the checksum of a byte range (format.hpp, FORMAT.md
-// "Validation") before it hands out a view; after that, lookups trust the
-// offsets they were shown to be in bounds. Nothing here allocates, throws,
+// "Validation") before it hands out a view. Nothing here allocates, throws,
 // locks or makes a system call, so a hostile segment can make open() fail
 // but cannot make a later lookup fault.
+//
+// A published segment never changes, but a reader does not rely on that for
+// memory safety: the bounds open() proved (segment size, node, slot, source
+// and change counts) are kept in the view, and every accessor checks what it
+// reads from the segment against them (a node's parent lies below it, a
+// child range above it, a string inside the segment). Bytes that change
+// after open() can give wrong answers, never a read outside the segment or
+// an endless walk (tests/fuzz/segment_mutate_fuzz.cpp).
 //
 // Thread-safety: a view is immutable; any number of threads may use one.
 // Cost: open() is O(segment size) (one XXH3 pass plus one pass over nodes
@@ -46,7 +53,7 @@ class SegmentView {
   bool empty() const noexcept { return base_ == nullptr; }
   const format::SegmentHeader& header() const noexcept { return *hdr_; }
   std::uint64_t version() const noexcept { return hdr_->version; }
-  std::uint32_t node_count() const noexcept { return hdr_->node_count; }
+  std::uint32_t node_count() const noexcept { return node_count_; }
   const format::Node& node(std::uint32_t i) const noexcept { return nodes_[i]; }
   const format::Node& root() const noexcept { return nodes_[0]; }
 
@@ -55,12 +62,12 @@ class SegmentView {
   // Same, with the key's hash already computed by key_hash(key, seed()).
   const format::Node* find(std::string_view key, std::uint64_t hash) const noexcept;
   std::uint64_t seed() const noexcept { return hdr_->hash_seed; }
-  std::span<const format::IndexSlot> slots() const noexcept {
-    return {slots_, hdr_->index_capacity};
-  }
+  std::span<const format::IndexSlot> slots() const noexcept { return {slots_, index_capacity_}; }
 
-  // Strings and structure; offsets were validated by open().
+  // Strings and structure. [off, off + len) outside the segment (only if
+  // its bytes changed after open()) gives "".
   std::string_view str(std::uint32_t off, std::uint32_t len) const noexcept {
+    if (off > size_ || len > size_ - off) return {};
     return {reinterpret_cast<const char*>(base_) + off, len};
   }
   // The node's own name: an object member's key, "" for the root and for
@@ -68,7 +75,8 @@ class SegmentView {
   std::string_view name(const format::Node& n) const noexcept;
   // An array element's position in its array.
   std::uint32_t array_index(const format::Node& n) const noexcept {
-    return index_of(n) - format::low32(nodes_[format::node_parent(n)].payload);
+    const std::uint32_t p = format::node_parent(n);
+    return p < index_of(n) ? index_of(n) - format::low32(nodes_[p].payload) : 0;
   }
   // The full key path ("servers[2].host") written into buf[0, cap) without
   // a NUL; returns its length, and writes nothing when it exceeds `cap`.
@@ -88,11 +96,9 @@ class SegmentView {
   }
 
   // Metadata.
-  std::span<const format::StrRef> sources() const noexcept {
-    return {sources_, meta_->source_count};
-  }
+  std::span<const format::StrRef> sources() const noexcept { return {sources_, source_count_}; }
   std::span<const format::ChangedKey> changed() const noexcept {
-    return {changed_, meta_->changed_count};
+    return {changed_, changed_count_};
   }
   std::string_view trigger() const noexcept { return str(meta_->trigger_off, meta_->trigger_len); }
   std::string_view source_name(std::uint32_t source) const noexcept;
@@ -108,6 +114,12 @@ class SegmentView {
   const format::MetaHeader* meta_ = nullptr;
   const format::StrRef* sources_ = nullptr;
   const format::ChangedKey* changed_ = nullptr;
+  // What open() proved, kept here rather than read again from the segment.
+  std::uint64_t size_ = 0;  // the header's segment_size
+  std::uint32_t node_count_ = 0;
+  std::uint32_t index_capacity_ = 0;
+  std::uint32_t source_count_ = 0;
+  std::uint32_t changed_count_ = 0;
 };
 
 // A leaf (a scalar, or an empty array or object) is the unit of change.

@@ -1,0 +1,14 @@
+// tests/fuzz/parse_toml_fuzz.cpp — TOML configuration files: parse, substitute,
+// merge, build, read back (parse_common.hpp).
+#include "fuzz.hpp"
+#include "parse_common.hpp"
+
+namespace shmconf::fuzz {
+
+int parse_toml(const std::uint8_t* data, std::size_t size) {
+  return fuzz_parse(daemon::Format::kToml, data, size);
+}
+
+}  // namespace shmconf::fuzz
+
+SHMCONF_FUZZ_ENTRY(shmconf::fuzz::parse_toml)
