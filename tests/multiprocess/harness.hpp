@@ -251,7 +251,8 @@ inline Process spawn(const std::vector<std::string>& argv, const std::vector<std
 }
 
 // The test's environment minus what would tie a child to a service manager
-// or to another shmconf instance, plus `extra`.
+// or to another shmconf instance, plus `extra` (which replaces a variable of
+// the same name).
 inline std::vector<std::string> child_env(const std::vector<std::string>& extra) {
   static const char* const kDrop[] = {
       "NOTIFY_SOCKET=",     "WATCHDOG_PID=",     "WATCHDOG_USEC=",  "LISTEN_FDS=",
@@ -260,8 +261,11 @@ inline std::vector<std::string> child_env(const std::vector<std::string>& extra)
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view s(*e);
+    const std::string_view name = s.substr(0, s.find('=') + 1);
     const bool drop = std::any_of(std::begin(kDrop), std::end(kDrop),
-                                  [&](const char* d) { return s.starts_with(d); });
+                                  [&](const char* d) { return s.starts_with(d); }) ||
+                      std::any_of(extra.begin(), extra.end(),
+                                  [&](const std::string& x) { return x.starts_with(name); });
     if (!drop) env.emplace_back(s);
   }
   env.insert(env.end(), extra.begin(), extra.end());
@@ -461,8 +465,9 @@ class MultiProcessTest : public ::testing::Test {
     const std::string log = path("shmconfd." + std::to_string(procs_.size()) + ".log");
     Fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!out) throw std::runtime_error("cannot create " + log);
-    procs_.push_back(
-        spawn(argv, child_env({"SHMCONF_PREFIX=" + prefix_}), out.get(), out.get(), daemon_ns_fd_));
+    std::vector<std::string> env = daemon_env_;
+    env.push_back("SHMCONF_PREFIX=" + prefix_);
+    procs_.push_back(spawn(argv, child_env(env), out.get(), out.get(), daemon_ns_fd_));
     procs_.back().log = log;
     return procs_.back();
   }
@@ -674,6 +679,7 @@ class MultiProcessTest : public ::testing::Test {
   std::string audit_log_;
   std::vector<std::string> sources_;  // names in dir_, in priority order
   int daemon_ns_fd_ = -1;             // >= 0: daemons start in this namespace (setns)
+  std::vector<std::string> daemon_env_;  // NAME=value for daemons started from now on
   std::deque<Process> procs_;         // daemons (stable references)
   std::deque<ForkedChild> children_;  // forked test children
 };

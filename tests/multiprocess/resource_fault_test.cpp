@@ -49,13 +49,24 @@ class Conn {
   }
   // The reply, or an empty object when the daemon hung up.
   nlohmann::json call(const nlohmann::json& req) {
-    if (!connected_ || !write_all(fd_.get(), req.dump() + "\n")) return nlohmann::json::object();
+    if (!connected_ || !send_all(req.dump() + "\n")) return nlohmann::json::object();
     auto line = reader_.next(deadline());
     return line ? nlohmann::json::parse(*line) : nlohmann::json::object();
   }
   bool ok() const { return connected_; }
 
  private:
+  // A daemon that died shows as an empty reply, not as a SIGPIPE here.
+  bool send_all(std::string_view s) {
+    while (!s.empty()) {
+      const ssize_t n = ::send(fd_.get(), s.data(), s.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      s.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
   Fd fd_;
   LineReader reader_;
   bool connected_ = false;
@@ -124,6 +135,17 @@ class ResourceFaultTest : public MultiProcessTest {
   ::testing::AssertionResult await_log(const Process& d, const std::string& needle) {
     return await(
         dir_, [&] { return contains(read_text(d.log), needle); }, "log line " + needle);
+  }
+
+  // UBSan's vptr check asks the kernel whether memory is mapped through a
+  // pipe(); with no descriptor left that fails and it reports a valid object
+  // as "invalid vptr". The sanitizer trees build that one check recoverable
+  // (cmake/ShmconfWarnings.cmake) and these tests' daemons do not halt on it;
+  // every other check still aborts. No effect without UBSan.
+  void tolerate_ubsan_vptr_false_positive() {
+    const char* inherited = std::getenv("UBSAN_OPTIONS");
+    daemon_env_ = {"UBSAN_OPTIONS=" + std::string(inherited ? inherited : "") +
+                   ":halt_on_error=0"};
   }
 
   std::vector<std::string> mounts_;
@@ -238,6 +260,7 @@ rlim_t lowest_free_fd(pid_t pid) {
 }
 
 TEST_F(ResourceFaultTest, FileDescriptorsExhausted_ReloadRejectedDaemonUpThenRecovers) {
+  tolerate_ubsan_vptr_false_positive();
   Process& d = run_daemon();
   auto client = open_client();
   Conn conn(socket_);
@@ -275,6 +298,7 @@ TEST_F(ResourceFaultTest, FileDescriptorsExhausted_ReloadRejectedDaemonUpThenRec
 // A limit below the number of descriptors the loop polls (poll() refuses
 // such a set with EINVAL): the daemon polls it in slices and keeps serving.
 TEST_F(ResourceFaultTest, DescriptorLimitBelowPollSet_LoopKeepsServingThenRecovers) {
+  tolerate_ubsan_vptr_false_positive();
   Process& d = run_daemon();
   auto client = open_client();
   Conn conn(socket_);
