@@ -104,13 +104,26 @@ TEST(LibraryShape, CApi_EveryFunctionExported) {
       exported.push_back(line.substr(sp + 1));
     }
   }
-  for (const char* fn :
-       {"shmconf_open", "shmconf_open_prefix", "shmconf_open_with", "shmconf_close",
-        "shmconf_version", "shmconf_snapshot_acquire", "shmconf_snapshot_release",
-        "shmconf_snapshot_version", "shmconf_get_type", "shmconf_get_int64", "shmconf_get_double",
-        "shmconf_get_bool", "shmconf_get_string", "shmconf_snapshot_list",
-        "shmconf_wait_for_change", "shmconf_strerror", "shmconf_generation", "shmconf_get_value",
-        "shmconf_subscribe", "shmconf_subscription_stop"}) {
+  for (const char* fn : {"shmconf_open",
+                         "shmconf_open_prefix",
+                         "shmconf_open_with",
+                         "shmconf_close",
+                         "shmconf_version",
+                         "shmconf_snapshot_acquire",
+                         "shmconf_snapshot_release",
+                         "shmconf_snapshot_version",
+                         "shmconf_get_type",
+                         "shmconf_get_int64",
+                         "shmconf_get_double",
+                         "shmconf_get_bool",
+                         "shmconf_get_string",
+                         "shmconf_snapshot_list",
+                         "shmconf_wait_for_change",
+                         "shmconf_strerror",
+                         "shmconf_generation",
+                         "shmconf_get_value",
+                         "shmconf_subscribe",
+                         "shmconf_subscription_stop"}) {
     bool found = false;
     for (const std::string& e : exported) found = found || e == fn;
     EXPECT_TRUE(found) << fn << " is not exported by libshmconf.so";

@@ -677,11 +677,11 @@ class MultiProcessTest : public ::testing::Test {
   std::string socket_;
   std::string state_dir_;  // empty: the daemon runs without a state directory
   std::string audit_log_;
-  std::vector<std::string> sources_;  // names in dir_, in priority order
-  int daemon_ns_fd_ = -1;             // >= 0: daemons start in this namespace (setns)
+  std::vector<std::string> sources_;     // names in dir_, in priority order
+  int daemon_ns_fd_ = -1;                // >= 0: daemons start in this namespace (setns)
   std::vector<std::string> daemon_env_;  // NAME=value for daemons started from now on
-  std::deque<Process> procs_;         // daemons (stable references)
-  std::deque<ForkedChild> children_;  // forked test children
+  std::deque<Process> procs_;            // daemons (stable references)
+  std::deque<ForkedChild> children_;     // forked test children
 };
 
 }  // namespace shmconf::mptest

@@ -144,8 +144,7 @@ class ResourceFaultTest : public MultiProcessTest {
   // every other check still aborts. No effect without UBSan.
   void tolerate_ubsan_vptr_false_positive() {
     const char* inherited = std::getenv("UBSAN_OPTIONS");
-    daemon_env_ = {"UBSAN_OPTIONS=" + std::string(inherited ? inherited : "") +
-                   ":halt_on_error=0"};
+    daemon_env_ = {"UBSAN_OPTIONS=" + std::string(inherited ? inherited : "") + ":halt_on_error=0"};
   }
 
   std::vector<std::string> mounts_;
