@@ -25,6 +25,7 @@
 #include <streambuf>
 
 #include "parse/parse_internal.hpp"
+#include "parse/yaml_strict.hpp"
 
 namespace shmconf::daemon::detail {
 namespace {
@@ -137,7 +138,7 @@ Number core_float(std::string_view s, double& out) {
 
 class YamlConverter final : public YAML::EventHandler {
  public:
-  explicit YamlConverter(Checker& check) : check_(check) {}
+  YamlConverter(Checker& check, std::string_view text) : check_(check), text_(text) {}
 
   bool has_root() const { return has_root_; }
   Value take_root() { return std::move(root_); }
@@ -153,6 +154,7 @@ class YamlConverter final : public YAML::EventHandler {
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     const Pos pos = to_pos(mark);
     if (expecting_key()) check_.fail(pos, "mapping key must be a non-empty string, not null");
+    check_missing_colon(mark);
     if (frames_.empty()) check_.fail_no_path(pos, "empty document; the root must be a mapping");
     Value& slot = begin_node(pos, 1);
     slot = Value::null(check_.origin(pos));
@@ -168,7 +170,10 @@ class YamlConverter final : public YAML::EventHandler {
       check_.fail(pos, "alias refers to a node that contains it");
     }
     const Anchor& a = anchors_[anchor];
+    check_node_start(mark);
     if (expecting_key()) {
+      frames_.back().key_offset = mark.pos;
+      frames_.back().key_line = mark.line;
       if (a.value.type != Type::kString) check_.fail(pos, "mapping keys must be strings");
       take_key(a.value.s, pos, /*plain=*/false);
       return;
@@ -185,7 +190,11 @@ class YamlConverter final : public YAML::EventHandler {
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& text) override {
     const Pos pos = to_pos(mark);
+    check_node_start(mark);
+    if (tag != "?") check_source(mark, expecting_key());
     if (expecting_key()) {
+      frames_.back().key_offset = mark.pos;
+      frames_.back().key_line = mark.line;
       // Keys are taken as written: "80:" is the key "80", not an integer.
       if (tag != "?" && tag != "!" && !core_tag(tag, "str")) {
         check_.fail(pos, "mapping keys must be strings, not " + tag);
@@ -202,14 +211,14 @@ class YamlConverter final : public YAML::EventHandler {
   }
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    start_container(to_pos(mark), tag, anchor, Type::kArray);
+                       YAML::EmitterStyle::value style) override {
+    start_container(mark, tag, anchor, Type::kArray, style);
   }
   void OnSequenceEnd() override { end_container(); }
 
   void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value) override {
-    start_container(to_pos(mark), tag, anchor, Type::kObject);
+                  YAML::EmitterStyle::value style) override {
+    start_container(mark, tag, anchor, Type::kObject, style);
   }
   void OnMapEnd() override { end_container(); }
 
@@ -222,6 +231,11 @@ class YamlConverter final : public YAML::EventHandler {
     bool have_key = false;         // mappings: a key awaits its value
     std::unique_ptr<Value> merge;  // mappings: the "<<" value, applied at the end
     Members* members = nullptr;    // mappings: members so far, file order
+    bool block = false;            // block style (not a flow collection)
+    std::size_t column = 0;        // 0-based column of its first key or '-'
+    std::size_t flow_min = 0;      // flow: least column of a node on a later line
+    int key_offset = -1;           // mappings: byte offset of the current key
+    int key_line = -1;             // mappings: 0-based line of the current key
   };
 
   struct Anchor {
@@ -290,7 +304,14 @@ class YamlConverter final : public YAML::EventHandler {
     check_.fail(pos, "unsupported tag " + tag);
   }
 
-  void start_container(Pos pos, const std::string& tag, YAML::anchor_t anchor, Type type) {
+  void start_container(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       Type type, YAML::EmitterStyle::value style) {
+    const Pos pos = to_pos(mark);
+    check_node_start(mark);
+    std::size_t flow_min = 0;
+    if (!frames_.empty()) {
+      flow_min = frames_.back().block ? frames_.back().column + 1 : frames_.back().flow_min;
+    }
     if (expecting_key()) {
       check_.fail(pos, "mapping keys must be strings; complex keys are not supported");
     }
@@ -307,6 +328,58 @@ class YamlConverter final : public YAML::EventHandler {
     if (type == Type::kObject) frame.members = &members_.at(check_.depth());
     frame.anchor = anchor;
     frame.nodes_before = check_.nodes() - 1;
+    frame.block = style != YAML::EmitterStyle::Flow;
+    frame.column = mark.column > 0 ? static_cast<std::size_t>(mark.column) : 0;
+    frame.flow_min = flow_min;
+  }
+
+  // yaml_strict.hpp: inside a flow collection, a node that starts a line is
+  // indented past the block key or '-' that holds the collection; an anchor
+  // or tag on a line of its own, past its key.
+  void check_node_start(const YAML::Mark& mark) const {
+    if (frames_.empty() || mark.pos < 0 || mark.column < 0) return;
+    const Frame& f = frames_.back();
+    if (!f.block && static_cast<std::size_t>(mark.column) < f.flow_min) {
+      check_.fail(to_pos(mark),
+                  "invalid YAML: a line inside a flow collection ('[...]', "
+                  "'{...}') must be indented more than its key or '-'");
+    }
+    if (!f.block || f.value->type != Type::kObject || !f.have_key) return;
+    const auto at = static_cast<std::size_t>(mark.pos);
+    if (auto e = check_properties(text_, at, f.column + 1, mark.line == f.key_line)) {
+      Pos p = to_pos(mark);
+      advance_position(text_, at, e->offset, p.line, p.column);
+      check_.fail(p, "invalid YAML: " + e->message);
+    }
+  }
+
+  // yaml_strict.hpp: a quoted or block scalar yaml-cpp accepted that YAML
+  // does not. Multi-line quoted values of block collections must be
+  // indented past their key or '-'.
+  void check_source(const YAML::Mark& mark, bool key) const {
+    if (mark.pos < 0) return;
+    const auto at = static_cast<std::size_t>(mark.pos);
+    std::size_t indent = 0;
+    if (!key && !frames_.empty() && frames_.back().block) indent = frames_.back().column + 1;
+    auto error = check_quoted_scalar(text_, at, indent);
+    const std::size_t parent = frames_.empty() ? 0 : frames_.back().column;
+    if (!error) error = check_block_header(text_, at, parent);
+    if (!error) return;
+    Pos p = to_pos(mark);
+    advance_position(text_, at, error->offset, p.line, p.column);
+    check_.fail(p, "invalid YAML: " + error->message);
+  }
+
+  // yaml-cpp reads a line holding only "word" in a block mapping as the key
+  // "word" with an empty value, and marks that value where the key starts;
+  // "word:" marks it after the ':'. Layering would then delete the key.
+  void check_missing_colon(const YAML::Mark& mark) const {
+    if (frames_.empty()) return;
+    const Frame& f = frames_.back();
+    if (!f.block || f.value->type != Type::kObject || !f.have_key) return;
+    if (mark.pos < 0 || mark.pos != f.key_offset) return;
+    check_.fail(to_pos(mark),
+                "invalid YAML: this key has no ':' (a line in a mapping needs \"key: value\")");
   }
 
   void end_container() {
@@ -385,6 +458,7 @@ class YamlConverter final : public YAML::EventHandler {
   static constexpr std::string_view kMergeKey = "<<";
 
   Checker& check_;
+  std::string_view text_;
   MemberStack members_;
   Value root_;
   bool has_root_ = false;
@@ -398,7 +472,7 @@ class YamlConverter final : public YAML::EventHandler {
 Value parse_yaml(std::string_view text, Checker& check) {
   ViewBuf buf(text);
   std::istream in(&buf);
-  YamlConverter converter(check);
+  YamlConverter converter(check, text);
   try {
     YAML::Parser parser(in);
     if (!parser.HandleNextDocument(converter) || !converter.has_root()) {

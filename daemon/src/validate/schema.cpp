@@ -22,6 +22,7 @@
 #include <valijson/validator.hpp>
 
 #include "parse/parse.hpp"
+#include "validate/schema_compat.hpp"
 #include "validate/validate_internal.hpp"
 
 namespace shmconf::daemon {
@@ -218,6 +219,7 @@ std::string read_file_text(const std::string& path) {
 // --- Schema ----------------------------------------------------------------------
 
 struct Schema::Impl {
+  nlohmann::json compat;  // the document valijson parsed (schema_compat.hpp)
   valijson::Schema schema;
 };
 
@@ -258,7 +260,9 @@ std::shared_ptr<const Schema> Schema::parse(const std::string& text,
     // A number no double holds (1e999): nlohmann throws this, not parse_error.
     throw fail(0, 0, "not valid JSON: a number is out of range");
   }
-  if (!s->doc_.is_object()) throw fail(0, 0, "the schema must be a JSON object");
+  if (!s->doc_.is_object() && !s->doc_.is_boolean()) {
+    throw fail(0, 0, "the schema must be a JSON object (or true or false)");
+  }
   if (auto cycle = ref_cycle(s->doc_)) {
     throw fail(0, 0,
                "\"$ref\" chain loops or exceeds " + std::to_string(kMaxRefChain) +
@@ -267,7 +271,9 @@ std::shared_ptr<const Schema> Schema::parse(const std::string& text,
   s->impl_ = std::make_unique<Impl>();
   try {
     valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
-    valijson::adapters::NlohmannJsonAdapter adapter(s->doc_);
+    s->impl_->compat = s->doc_;
+    adapt_schema_for_valijson(s->impl_->compat);
+    valijson::adapters::NlohmannJsonAdapter adapter(s->impl_->compat);
     parser.populateSchema(adapter, s->impl_->schema);
   } catch (const std::exception& e) {
     throw fail(0, 0, e.what());
@@ -356,14 +362,26 @@ std::vector<ValidationIssue> Schema::validate(const Value& root, const SourceLis
   if (valid) return out;
 
   std::vector<valijson::ValidationResults::Error> errors(results.begin(), results.end());
+  if (errors.empty()) {
+    // Some of valijson's checks fail without a message ("propertyNames").
+    out.push_back(issue_at("schema", root, names, "",
+                           "does not match the schema (no detail from the validator)"));
+    if (out.back().file.empty() && !names.empty()) out.back().file = display_source(names, 0);
+    return out;
+  }
   for (const auto& e : errors) {
     // valijson repeats a nested failure at every enclosing level ("Failed to
     // validate against schema associated with property name 'database'");
     // the innermost one says what is wrong and where.
-    const bool summary = e.description.rfind("Failed to validate", 0) == 0 &&
-                         std::any_of(errors.begin(), errors.end(), [&](const auto& other) {
-                           return extends(other.context, e.context);
-                         });
+    // So does a combinator ("allOf", if-then-else) at the same level.
+    const auto is_summary = [](const auto& x) {
+      return x.description.rfind("Failed to validate", 0) == 0;
+    };
+    const bool summary =
+        is_summary(e) && std::any_of(errors.begin(), errors.end(), [&](const auto& other) {
+          return extends(other.context, e.context) ||
+                 (other.context == e.context && !is_summary(other));
+        });
     if (summary) continue;
     std::string path;
     const Value* at = resolve_context(root, e.context, &path);
