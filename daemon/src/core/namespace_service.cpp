@@ -168,7 +168,7 @@ ReloadOutcome NamespaceService::load_and_publish(const std::string& trigger, boo
   std::vector<std::pair<std::string, double>> stages;
   std::uint64_t attempted_hash = 0;
   try {
-    Candidate cand = load_checked(force, /*secrets_in_build=*/true);
+    Candidate cand = load_checked(force, /*secrets_in_build=*/true, /*hash=*/false);
     stages = {{"load", cand.load_seconds}, {"validate", ms_since(t0) / 1000.0 - cand.load_seconds}};
     sensitive_ = SensitiveKeys(cand.schema);
     const auto warn = [&](const std::vector<ValidationIssue>& issues) {
@@ -180,22 +180,11 @@ ReloadOutcome NamespaceService::load_and_publish(const std::string& trigger, boo
     };
     warn(cand.warnings);
     templates_ = std::move(cand.templates);
-    const std::uint64_t hash = cand.hash;
-    attempted_hash = hash;
-    if (live_ && hash == live_->view.header().content_hash) {
-      out.ok = true;
-      out.message =
-          "unchanged: content identical to live version " + std::to_string(live_version());
-      last_source_hash_ = hash;
-    } else if (live_ && rolled_back_ && hash == last_source_hash_) {
-      out.ok = true;
-      out.message = "sources unchanged since the rollback to version " +
-                    std::to_string(live_version()) + "; the rollback stays";
-    } else {
-      std::vector<ValidationIssue> accepted;
-      out = publish_tree(cand, trigger, &accepted);
-      warn(accepted);
-    }
+    // Joined before `cand` goes: it reads cand.merged.
+    AsyncContentHash hash(cand.merged);
+    std::vector<ValidationIssue> accepted;
+    out = publish_tree(cand, hash, &attempted_hash, trigger, &accepted);
+    warn(accepted);
     // Clients may be reading the new version already; the tree is freed
     // after the reply (flush_state()).
     retired_.push_back(std::move(cand.merged));
@@ -263,11 +252,29 @@ void NamespaceService::finish_reload(ReloadOutcome& out, const std::string& trig
 }
 
 // build -> publish (steps 1-6) -> retain; the state stage follows the reply.
-ReloadOutcome NamespaceService::publish_tree(const Candidate& cand, const std::string& trigger,
+std::optional<ReloadOutcome> NamespaceService::unchanged_outcome(std::uint64_t hash) {
+  if (!live_) return std::nullopt;
+  ReloadOutcome out;
+  out.from_version = out.version = live_version();
+  out.ok = true;
+  if (hash == live_->view.header().content_hash) {
+    out.message = "unchanged: content identical to live version " + std::to_string(live_version());
+    last_source_hash_ = hash;
+    return out;
+  }
+  if (rolled_back_ && hash == last_source_hash_) {
+    out.message = "sources unchanged since the rollback to version " +
+                  std::to_string(live_version()) + "; the rollback stays";
+    return out;
+  }
+  return std::nullopt;
+}
+
+ReloadOutcome NamespaceService::publish_tree(const Candidate& cand, AsyncContentHash& async_hash,
+                                             std::uint64_t* attempted, const std::string& trigger,
                                              std::vector<ValidationIssue>* warnings) {
   const Value& root = cand.merged;
   const SourceList& names = cand.names;
-  const std::uint64_t hash = cand.hash;
   const auto t_build = std::chrono::steady_clock::now();
   ReloadOutcome out;
   out.from_version = live_version();
@@ -276,13 +283,19 @@ ReloadOutcome NamespaceService::publish_tree(const Candidate& cand, const std::s
   in.sources = &names;
   in.version = next_version_;
   in.publish_time_ns = wall_clock_ns();
-  in.content_hash = hash;
   in.trigger = trigger;
   in.previous = live_ ? &live_->view : nullptr;
   in.keys = &sensitive_;  // the builder marks sensitive nodes as it lays them out
   std::vector<SensitiveString> sensitive_strings;
   if (cand.secrets_in_build) in.sensitive_strings = &sensitive_strings;
-  SnapshotBuilder builder(in);
+  SnapshotBuilder builder(in);  // the layout, while `async_hash` runs
+  const std::uint64_t hash = async_hash.get();
+  *attempted = hash;
+  if (auto unchanged = unchanged_outcome(hash)) return *unchanged;
+  // A candidate identical to the live version publishes nothing, so the
+  // guards have nothing to refuse (a version once forced stays quietly live).
+  if (!force_ && !cand.guards_checked) throw_if_errors(check_size_guards(root, opts_.guards));
+  builder.set_content_hash(hash);
   if (cand.secrets_in_build) {
     std::vector<ValidationIssue> secrets =
         check_plaintext_secrets(sensitive_strings, names, opts_.plaintext_secrets);
@@ -298,7 +311,7 @@ ReloadOutcome NamespaceService::publish_tree(const Candidate& cand, const std::s
   r.version = in.version;
   r.time_ns = in.publish_time_ns;
   r.trigger = trigger;
-  r.content_hash = in.content_hash;
+  r.content_hash = hash;
   // The version number is spent before the flip: flip() raises the control
   // block's max_version before it touches the record, and start() numbers
   // above max_version, so a restarted daemon never reuses it.

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "core/async_hash.hpp"
 #include "core/options.hpp"
 #include "core/outcome.hpp"
 #include "publish/publisher.hpp"
@@ -116,8 +117,9 @@ class NamespaceService {
     // `merged` as written, before ${...} substitution; set only when some
     // string was substituted (sources/sources.hpp LoadedSources::templates).
     std::optional<Value> templates;
-    double load_seconds = 0;  // of the whole call, reading and merging the sources
-    std::uint64_t hash = 0;   // content_hash(merged), computed once per reload
+    double load_seconds = 0;      // of the whole call, reading and merging the sources
+    std::uint64_t hash = 0;       // content_hash(merged); 0 when left to the caller
+    bool guards_checked = false;  // the size guards ran (they need the hash)
     // The plaintext-secret check is left to the build walk (publish_tree):
     // nothing was substituted, so the merged tree is the tree as written.
     bool secrets_in_build = false;
@@ -127,7 +129,9 @@ class NamespaceService {
   // or ValidationFailure; publishes nothing (validate_offline uses it).
   // `secrets_in_build`: reload() builds the candidate anyway, so the
   // plaintext-secret check may ride on the build walk (Candidate).
-  Candidate load_checked(bool force = false, bool secrets_in_build = false) const;
+  // `hash`: compute Candidate::hash and run the size guards here; reload()
+  // passes false and does both beside the build (core/async_hash.hpp).
+  Candidate load_checked(bool force = false, bool secrets_in_build = false, bool hash = true) const;
 
   // The sources merged (overrides included), as reload() would publish them.
   // `templates` receives the tree as written when a string was substituted.
@@ -148,11 +152,18 @@ class NamespaceService {
 
  private:
   // The stages of one publish, in order (namespace_service.cpp).
-  // `cand`: the candidate load_checked() made; its hash is content_hash(root),
-  // and its secret check may be left to the build. Accepted secret issues
-  // (warnings) are appended to `warnings`.
-  ReloadOutcome publish_tree(const Candidate& cand, const std::string& trigger,
+  // `cand`: the candidate load_checked(hash = false) made; `hash` computes
+  // its content hash while the builder lays it out, and *attempted gets it.
+  // A candidate identical to the live version publishes nothing (outcome
+  // `ok`, not `published`). Its secret check may be left to the build.
+  // Accepted secret issues (warnings) are appended to `warnings`.
+  ReloadOutcome publish_tree(const Candidate& cand, AsyncContentHash& hash,
+                             std::uint64_t* attempted, const std::string& trigger,
                              std::vector<ValidationIssue>* warnings);
+  // The outcome of a candidate with content hash `hash` that needs no
+  // publish (identical to the live version, or to the sources a rollback
+  // set aside), or nullopt.
+  std::optional<ReloadOutcome> unchanged_outcome(std::uint64_t hash);
   ReloadOutcome make_live(const RetainedVersion& r, const std::string& trigger,
                           const std::string& who, bool rollback,
                           std::chrono::steady_clock::time_point t0);

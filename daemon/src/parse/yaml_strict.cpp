@@ -16,14 +16,38 @@ std::size_t escape_length(std::string_view text, std::size_t i) {
   if (i + 1 >= text.size()) return 0;
   std::size_t hex = 0;
   switch (text[i + 1]) {
-    case '0': case 'a': case 'b': case 't': case '\t': case 'n': case 'v': case 'f':
-    case 'r': case 'e': case ' ': case '"': case '/': case '\\': case 'N': case '_':
-    case 'L': case 'P': case '\n': case '\r':
+    case '0':
+    case 'a':
+    case 'b':
+    case 't':
+    case '\t':
+    case 'n':
+    case 'v':
+    case 'f':
+    case 'r':
+    case 'e':
+    case ' ':
+    case '"':
+    case '/':
+    case '\\':
+    case 'N':
+    case '_':
+    case 'L':
+    case 'P':
+    case '\n':
+    case '\r':
       return 2;
-    case 'x': hex = 2; break;
-    case 'u': hex = 4; break;
-    case 'U': hex = 8; break;
-    default: return 0;
+    case 'x':
+      hex = 2;
+      break;
+    case 'u':
+      hex = 4;
+      break;
+    case 'U':
+      hex = 8;
+      break;
+    default:
+      return 0;
   }
   if (i + 2 + hex > text.size()) return 0;
   for (std::size_t k = 0; k < hex; ++k) {
@@ -42,8 +66,9 @@ std::optional<YamlStrictError> find_close(std::string_view text, std::size_t ope
     if (quote == '"' && c == '\\') {
       const std::size_t n = escape_length(text, i);
       if (n == 0) {
-        return YamlStrictError{i, "invalid escape in a double-quoted string (YAML has \\\\, "
-                                  "\\\", \\n, \\t, \\xXX, \\uXXXX, ...; write ' as is)"};
+        return YamlStrictError{i,
+                               "invalid escape in a double-quoted string (YAML has \\\\, "
+                               "\\\", \\n, \\t, \\xXX, \\uXXXX, ...; write ' as is)"};
       }
       i += n - 1;
     } else if (c == quote) {
@@ -56,7 +81,7 @@ std::optional<YamlStrictError> find_close(std::string_view text, std::size_t ope
     }
   }
   return YamlStrictError{open, quote == '"' ? "double-quoted string is never closed"
-                                           : "single-quoted string is never closed"};
+                                            : "single-quoted string is never closed"};
 }
 
 // Every line of [open, close] after the first that holds more than white
@@ -127,8 +152,9 @@ std::optional<YamlStrictError> check_leading_lines(std::string_view text, std::s
     const std::size_t spaces = j - (start + 1);
     if (j < text.size() && text[j] != '\n' && text[j] != '\r') {
       if (spaces > parent_column && widest > spaces) {
-        return YamlStrictError{widest_at, "a leading empty line of a block scalar holds more "
-                                          "spaces than its first line of text"};
+        return YamlStrictError{widest_at,
+                               "a leading empty line of a block scalar holds more "
+                               "spaces than its first line of text"};
       }
       return std::nullopt;
     }
@@ -195,8 +221,9 @@ std::optional<YamlStrictError> check_properties(std::string_view text, std::size
   bool line_start = !first_on_key_line && only_spaces_before(text, i);
   while (i < text.size() && (text[i] == '&' || text[i] == '!')) {
     if (line_start && column < min_indent) {
-      return YamlStrictError{i, "an anchor or tag on a line of its own must be indented more "
-                                "than its key"};
+      return YamlStrictError{i,
+                             "an anchor or tag on a line of its own must be indented more "
+                             "than its key"};
     }
     while (i < text.size() && !is_space_or_break(text[i])) ++i;  // the token
     line_start = skip_separation(text, i);
@@ -205,8 +232,8 @@ std::optional<YamlStrictError> check_properties(std::string_view text, std::size
   return std::nullopt;
 }
 
-void advance_position(std::string_view text, std::size_t from, std::size_t to,
-                      std::uint32_t& line, std::uint32_t& column) {
+void advance_position(std::string_view text, std::size_t from, std::size_t to, std::uint32_t& line,
+                      std::uint32_t& column) {
   for (std::size_t i = from; i < to && i < text.size(); ++i) {
     if (text[i] == '\n') {
       ++line;

@@ -47,7 +47,7 @@ std::optional<YamlStrictError> check_properties(std::string_view text, std::size
                                                 std::size_t min_indent, bool first_on_key_line);
 
 // The 1-based line and column of `offset`, counted from a known position.
-void advance_position(std::string_view text, std::size_t from, std::size_t to,
-                      std::uint32_t& line, std::uint32_t& column);
+void advance_position(std::string_view text, std::size_t from, std::size_t to, std::uint32_t& line,
+                      std::uint32_t& column);
 
 }  // namespace shmconf::daemon::detail

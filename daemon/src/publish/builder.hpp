@@ -67,6 +67,9 @@ class SnapshotBuilder {
   SnapshotBuilder& operator=(const SnapshotBuilder&) = delete;
 
   std::size_t size() const { return size_; }
+  // The header's content hash, when BuildInput::content_hash was not known
+  // yet at layout time; write() stores it.
+  void set_content_hash(std::uint64_t hash) { in_.content_hash = hash; }
   // Writes the whole segment, checksum last, into dst (dst.size() >= size();
   // bytes past size() are left alone). `zeroed`: dst is known to hold only
   // zero bytes (a new object), so the gaps need no clearing.

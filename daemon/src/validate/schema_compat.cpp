@@ -24,8 +24,8 @@ void adapt_each_item(nlohmann::json& list, unsigned depth) {
 }
 
 void integral_counts(nlohmann::json& node) {
-  for (const char* key : {"maxLength", "minLength", "maxItems", "minItems", "maxProperties",
-                          "minProperties"}) {
+  for (const char* key :
+       {"maxLength", "minLength", "maxItems", "minItems", "maxProperties", "minProperties"}) {
     auto it = node.find(key);
     if (it == node.end() || !it->is_number_float()) continue;
     const double d = it->get<double>();
