@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -317,6 +318,19 @@ std::vector<double> load_avg() {
   return {l[0], l[1], l[2]};
 }
 
+// The first CPU's clock as /proc/cpuinfo states it (Google Benchmark's
+// "mhz_per_cpu" in the other binaries' context), 0 when it does not.
+long cpu_mhz() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("cpu MHz", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return std::lround(std::atof(line.c_str() + colon + 1));
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -348,6 +362,7 @@ int main(int argc, char** argv) {
   nlohmann::json report = {{"context",
                             {{"executable", "fleet_bench"},
                              {"num_cpus", std::thread::hardware_concurrency()},
+                             {"mhz_per_cpu", cpu_mhz()},
                              {"changes", changes},
                              {"down_s", down_s},
                              {"date", now_iso()},

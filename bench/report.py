@@ -388,6 +388,32 @@ def storm_table(res):
                   "p99.99", "max", "allocs/read", "errors"], rows)
 
 
+def toml_allocs_table(res, sizes):
+    """TOML reloads against toml++'s own parse, and allocations per reload
+    (BM_Reload's global operator new count) for the three formats."""
+    rows = []
+    for kb in sizes:
+        vis = res.get("BM_ReloadVisible", fmt=2, kb=kb)
+        row = [kb_label(kb), fmt_ms(vis["median_ms"]) if vis else "—",
+               fmt_ratio(vis["per_baseline"]) if vis and "per_baseline" in vis else "—"]
+        for fmt in (0, 1, 2):
+            rel = res.get("BM_Reload", fmt=fmt, kb=kb)
+            st = res.get("BM_ReloadStages", fmt=fmt, kb=kb)
+            if not rel or "allocs_per_reload" not in rel:
+                row.append("—")
+                continue
+            allocs = rel["allocs_per_reload"]
+            per_key = " (%.2f)" % (allocs / st["keys"]) if st and st.get("keys") else ""
+            row.append("{:,.0f}".format(allocs) + per_key)
+        if any(c != "—" for c in row[1:]):
+            rows.append(row)
+    return ("**TOML, and allocations per reload** (medians; allocations counted by the "
+            "benchmark's global `operator new` over a whole `reload()`, per key in parentheses)"
+            "\n\n" + table(["input", "TOML rename → readable", "/ toml++ `parse` (paired)",
+                             "JSON allocs per reload", "YAML allocs per reload",
+                             "TOML allocs per reload"], rows))
+
+
 def reload_tables(res):
     sizes = (1, 100, 1000, 10000)
     out = []
@@ -418,8 +444,9 @@ def reload_tables(res):
         out.append("**%s** (medians)\n\n" % name + table(
             ["input", "MB"] + floor_hdr + ["parse_file", "reload() call", "rename → woken",
                                            "rename → readable", "readable ms/MB", paired], rows))
+    out.append(toml_allocs_table(res, sizes))
     rows = []
-    for fmt, name in ((0, "JSON"), (1, "YAML")):
+    for fmt, name in ((0, "JSON"), (1, "YAML"), (2, "TOML")):
         for kb in sizes:
             st = res.get("BM_ReloadStages", fmt=fmt, kb=kb)
             if not st:
