@@ -9,6 +9,7 @@
 //
 //   BM_FlagStringRead   Client::get_bool("flags.f<i>.enabled") (the bar)
 //   BM_Flag             Client::flag("f<i>", subject)
+//   BM_FlagKey          Client::flag(flag_key("f<i>"), subject), the key made once
 //   BM_FlagBucket       flag_bucket("f<i>", subject), the hash alone
 //
 // Each reports allocs_per_read (the global operator new is counted).
@@ -42,9 +43,10 @@ struct Bench {
   std::unique_ptr<sd::Publisher> pub;
   std::shared_ptr<sd::Segment> seg;
   std::optional<shmconf::Client> client;
-  std::vector<std::string> names;     // f0 .. f99
-  std::vector<std::string> enabled;   // flags.f<i>.enabled
-  std::vector<std::string> subjects;  // user-<random>
+  std::vector<std::string> names;       // f0 .. f99
+  std::vector<std::string> enabled;     // flags.f<i>.enabled
+  std::vector<std::string> subjects;    // user-<random>
+  std::vector<shmconf::Key> flag_keys;  // flag_key("f<i>")
 };
 
 sd::Value make_tree() {
@@ -141,6 +143,26 @@ void BM_Flag(benchmark::State& state) {
   finish(state, a0, on);
 }
 
+void BM_FlagKey(benchmark::State& state) {
+  Bench& b = bench();
+  const shmconf::Client& c = *b.client;
+  if (b.flag_keys.empty()) {
+    for (const std::string& n : b.names) b.flag_keys.push_back(c.flag_key(n));
+  }
+  std::size_t f = 0, s = 0;
+  std::uint64_t on = 0;
+  benchmark::DoNotOptimize(c.flag(b.flag_keys[0], b.subjects[0]));
+  const std::uint64_t a0 = shmconf::bench::allocations();
+  for (auto _ : state) {
+    auto r = c.flag(b.flag_keys[f], b.subjects[s]);
+    on += r && *r;
+    benchmark::DoNotOptimize(r);
+    if (++f == kFlags) f = 0;
+    if (++s == kSubjects) s = 0;
+  }
+  finish(state, a0, on);
+}
+
 void BM_FlagBucket(benchmark::State& state) {
   Bench& b = bench();
   std::size_t f = 0, s = 0;
@@ -155,6 +177,7 @@ void BM_FlagBucket(benchmark::State& state) {
 
 BENCHMARK(BM_FlagStringRead);
 BENCHMARK(BM_Flag);
+BENCHMARK(BM_FlagKey);
 BENCHMARK(BM_FlagBucket);
 
 }  // namespace

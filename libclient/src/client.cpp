@@ -399,6 +399,12 @@ Result<bool> Client::flag(std::string_view name, std::string_view subject) const
 
 Key Client::key(std::string_view path) const { return Key(std::string(path)); }
 
+Key Client::flag_key(std::string_view name) const {
+  std::string path = "flags.";
+  path += name;
+  return Key(std::move(path));
+}
+
 namespace {
 
 // The node for `k` in mapping `m`, using and refreshing k's cache. The cache
@@ -420,6 +426,18 @@ const format::Node* resolve(const detail::Mapping* m, const Key& k, std::uint64_
 }
 
 }  // namespace
+
+Result<bool> Client::flag(const Key& k, std::string_view subject) const noexcept {
+  const detail::Mapping* m = impl_->current();
+  if (m == nullptr) return Errc::kNoSnapshot;
+  const format::Node* n = resolve(m, k, k.hash_, &k.cache_);
+  if (n == nullptr) return Errc::kNotFound;
+  // k.hash_ is key_hash("flags.NAME", 0) whatever the segment's seed: the
+  // bucket's seed (shmconf/flags.hpp).
+  auto d = evaluate_flag_node(m->view, *n, k.hash_, subject);
+  if (!d) return d.error();
+  return d->on;
+}
 
 Result<bool> Client::get_bool_slow(const Key& k) const noexcept {
   const detail::Mapping* m = impl_->current();

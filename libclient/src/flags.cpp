@@ -127,19 +127,25 @@ Result<FlagDecision> evaluate_flag(const SegmentView& view, std::string_view nam
   const std::size_t len = flag_key(name, key);
   const std::uint64_t h = path_hash(key, len);
   const format::Node* flag = view.seed() == 0 ? view.find({key, len}, h) : view.find({key, len});
-  FlagDecision d;
-  d.bucket = bucket_of(h, subject);
-  d.threshold = kFlagBuckets;
   if (flag == nullptr) return Errc::kNotFound;
-  if (format::node_type(*flag) != Type::kObject) return Errc::kWrongType;
+  return evaluate_flag_node(view, *flag, h, subject);
+}
+
+Result<FlagDecision> evaluate_flag_node(const SegmentView& view, const format::Node& flag,
+                                        std::uint64_t path_hash,
+                                        std::string_view subject) noexcept {
+  FlagDecision d;
+  d.bucket = bucket_of(path_hash, subject);
+  d.threshold = kFlagBuckets;
+  if (format::node_type(flag) != Type::kObject) return Errc::kWrongType;
 
   // The members: allow, deny, enabled, percent (the daemon refuses any
   // other, and other types).
   const format::Node* allow = nullptr;
   const format::Node* deny = nullptr;
   int enabled = -1;
-  const std::uint32_t first = format::low32(flag->payload);
-  const std::uint32_t count = format::high32(flag->payload);
+  const std::uint32_t first = format::low32(flag.payload);
+  const std::uint32_t count = format::high32(flag.payload);
   for (std::uint32_t i = first; i < first + count; ++i) {
     const format::Node& m = view.node(i);
     const std::string_view field = member_name(view, m);

@@ -120,6 +120,31 @@ TEST_F(Flags, Errors_MissingWrongShapeInvalidName) {
   EXPECT_EQ(Snapshot().flag("x", "u").error(), Errc::kNoSnapshot);
 }
 
+TEST_F(Flags, FlagKey_SameAnswersAcrossPublishes) {
+  publish(R"({"flags": {"f": {"enabled": true, "percent": 30, "deny": ["d"], "allow": ["a"]}}})");
+  const Key k = client_->flag_key("f");
+  const Key missing = client_->flag_key("nope");
+  auto check_all = [&] {
+    for (int i = 0; i < 500; ++i) {
+      const std::string subject = "subject-" + std::to_string(i);
+      EXPECT_EQ(*client_->flag(k, subject), *client_->flag("f", subject)) << subject;
+    }
+    for (const char* subject : {"a", "d"}) {
+      EXPECT_EQ(*client_->flag(k, subject), *client_->flag("f", subject)) << subject;
+    }
+  };
+  check_all();
+  EXPECT_EQ(client_->flag(missing, "u").error(), Errc::kNotFound);
+  // A new version: the key's cached lookup is for the old one.
+  pub_.publish(R"({"flags": {"f": {"enabled": true, "percent": 70}, "nope": {"enabled": false}}})");
+  check_all();
+  EXPECT_EQ(*client_->flag(missing, "u"), false);
+  pub_.publish(R"({"flags": {"f": {"enabled": false}}})");
+  EXPECT_EQ(*client_->flag(k, "subject-1"), false);
+  pub_.publish(R"({"flags": {"f": 3}})");
+  EXPECT_EQ(client_->flag(k, "u").error(), Errc::kWrongType);
+}
+
 TEST_F(Flags, CAbi_SameAnswersAsCpp) {
   auto s = publish(R"({"flags": {"f": {"enabled": true, "percent": 30, "deny": ["d"]}}})");
   shmconf_client* c = nullptr;

@@ -247,6 +247,11 @@ class Client {
   // Feature flag `name` for `subject` in the newest version (as
   // Snapshot::flag): a string-key read plus one hash, no allocation.
   Result<bool> flag(std::string_view name, std::string_view subject) const noexcept;
+  // The same through a pre-resolved flag key (flag_key(name), made once):
+  // the lookup of "flags.NAME" is cached per version as for Key reads, so
+  // an evaluation is the walk of the flag's members and one hash.
+  Key flag_key(std::string_view name) const;
+  Result<bool> flag(const Key& flag_key, std::string_view subject) const noexcept;
 
   // Reads by pre-resolved key. The fast path is inline: one acquire load of
   // the control block's generation, a compare with this thread's entry, a

@@ -33,6 +33,9 @@
 namespace shmconf {
 
 class SegmentView;
+namespace format {
+struct Node;
+}
 
 // Why a flag answered as it did.
 enum class FlagReason : std::uint8_t {
@@ -65,5 +68,11 @@ const char* to_string(FlagReason r) noexcept;
 // for an empty name or one longer than kMaxFlagName.
 Result<FlagDecision> evaluate_flag(const SegmentView& view, std::string_view name,
                                    std::string_view subject) noexcept;
+
+// The same for the flag's node `flag` (the node of "flags.NAME"), found
+// already; `path_hash` is key_hash("flags.NAME", 0), the bucket's seed.
+// What Client::flag(const Key&, ...) runs after its cached lookup.
+Result<FlagDecision> evaluate_flag_node(const SegmentView& view, const format::Node& flag,
+                                        std::uint64_t path_hash, std::string_view subject) noexcept;
 
 }  // namespace shmconf
