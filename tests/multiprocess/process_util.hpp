@@ -12,7 +12,6 @@
 // other threads (a Subscription in the parent would make the child unsafe).
 #pragma once
 
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
