@@ -5,7 +5,8 @@
 // pipeline offline (validate runs the daemon's whole check pipeline);
 // schema-doc documents a JSON Schema; status, reload, rollback, history,
 // diff, set and unset talk to shmconfd over its control socket; push writes
-// a validated file to an etcd source.
+// a validated file to an etcd source; seal-keygen and seal make sealed
+// secrets.
 //
 // This file parses the command line; the commands and their exit codes are
 // in daemon/src/ctl/ (ctl.hpp).
@@ -112,6 +113,23 @@ int main(int argc, char** argv) {
   push->add_option("--etcd-user", a.etcd_user, "etcd user for the write (default: the source's)");
   push->add_option("--etcd-password-file", a.etcd_password_file,
                    "File holding that user's password");
+
+  auto* keygen = app.add_subcommand(
+      "seal-keygen",
+      "Make an X25519 key pair for sealed secrets: the private key into --out (mode 0600, never "
+      "overwritten), the public key (base64) on stdout");
+  keygen->add_option("--out", a.seal_out, "Private key file to create")->required();
+  keygen->add_option("--public", a.seal_public_out, "Also write the public key to this file");
+  auto* seal = app.add_subcommand(
+      "seal", "Encrypt a value to a public key; prints ${sealed:KEY_ID:BASE64} for a config file");
+  seal->add_option("value", a.value, "The secret (prefer --stdin)");
+  seal->add_flag("--stdin", a.seal_stdin,
+                 "Read the secret from stdin (one trailing newline dropped)");
+  seal->add_option("--public-key", a.public_key_file, "Public key file (seal-keygen --public)");
+  seal->add_option("--public-key-base64", a.public_key_b64,
+                   "Public key, as seal-keygen printed it");
+  seal->add_option("--key-id", a.key_id,
+                   "The namespace's sealing_keys id that opens it (default: default)");
 
   try {
     app.parse(argc, argv);
