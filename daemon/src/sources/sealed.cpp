@@ -49,8 +49,8 @@ struct KeyCache {
     std::string text;
     try {
       text = expand(conf->second, base, SubstitutionSite{"", 0, 0, "sealing_keys." + conf->first});
-    } catch (const ConfigError& e) {
-      throw std::runtime_error(label + ": " + e.message());
+    } catch (const ConfigError& e) {  // its message opens with the reference
+      throw std::runtime_error("sealing key '" + conf->first + "': " + e.message());
     }
     std::string why;
     auto raw = parse_key(text, &why);
