@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
       ->add_option("--plaintext-secrets", a.secrets_policy,
                    "A sensitive key holding a literal: error, warn or allow")
       ->check(CLI::IsMember({"error", "warn", "allow"}));
+  validate
+      ->add_option("--sealing-key", a.sealing_keys,
+                   "ID=${credential:NAME} or ID=PATH: a private key that opens "
+                   "${sealed:ID:...} values (as the daemon's); repeat for several ids")
+      ->allow_extra_args(false);
   auto* schema_doc =
       app.add_subcommand("schema-doc", "Print a Markdown table of a JSON Schema's keys");
   schema_doc->add_option("schema", a.schema_path, "JSON Schema file")->required();

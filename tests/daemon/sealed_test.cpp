@@ -242,6 +242,17 @@ TEST_F(SealedTest, DaemonConfig_SealingKeys) {
   EXPECT_NE(error("{}").find("must name at least one key"), std::string::npos);
 }
 
+TEST_F(SealedTest, SealingKeyFlag_ReferenceOrPath) {
+  EXPECT_EQ(sealed::parse_sealing_key_flag("prod=${credential:seal}"),
+            (std::pair<std::string, std::string>{"prod", "${credential:seal}"}));
+  EXPECT_EQ(sealed::parse_sealing_key_flag("k=/etc/x/../k.key"),
+            (std::pair<std::string, std::string>{"k", "${file:/etc/k.key}"}));
+  EXPECT_THROW(sealed::parse_sealing_key_flag("prod"), std::invalid_argument);
+  EXPECT_THROW(sealed::parse_sealing_key_flag("prod="), std::invalid_argument);
+  EXPECT_THROW(sealed::parse_sealing_key_flag("a/b=x"), std::invalid_argument);
+  EXPECT_THROW(sealed::parse_sealing_key_flag("k=${sealed:k:AAAA}"), std::invalid_argument);
+}
+
 // ---- publish, redaction marks and the state directory ------------------------
 
 std::string slurp(const fs::path& p) {

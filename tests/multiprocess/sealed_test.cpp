@@ -13,7 +13,7 @@ namespace {
 constexpr const char* kCanary1 = "canary-one-4e0c91d7b2";
 constexpr const char* kCanary2 = "canary-two-a83f5c1e66";
 
-class SealedTest : public MultiProcessTest {
+class SealedSecretsTest : public MultiProcessTest {
  protected:
   void SetUp() override {
     MultiProcessTest::SetUp();
@@ -83,7 +83,7 @@ class SealedTest : public MultiProcessTest {
   }
 };
 
-TEST_F(SealedTest, CanaryReadableByClients_AbsentFromStateLogsHistoryDiffAndDump) {
+TEST_F(SealedSecretsTest, CanaryReadableByClients_AbsentFromStateLogsHistoryDiffAndDump) {
   keygen("shmconf-seal");
   write_config("      prod: ${credential:shmconf-seal}\n");
   // endpoint_auth is no secret by name: only the seal makes it sensitive.
@@ -156,7 +156,7 @@ TEST_F(SealedTest, CanaryReadableByClients_AbsentFromStateLogsHistoryDiffAndDump
   EXPECT_EQ(std::string(again.snapshot().get_string("svc.endpoint_auth").value_or("")), kCanary2);
 }
 
-TEST_F(SealedTest, KeyRotation_TwoIdsThenTheOldOneRemoved_UnknownIdRejectsWithPosition) {
+TEST_F(SealedSecretsTest, KeyRotation_TwoIdsThenTheOldOneRemoved_UnknownIdRejectsWithPosition) {
   keygen("seal-old");
   keygen("seal-new");
   write_config(
@@ -188,6 +188,23 @@ TEST_F(SealedTest, KeyRotation_TwoIdsThenTheOldOneRemoved_UnknownIdRejectsWithPo
   const CtlResult ok = ctl_ns({"reload"});
   EXPECT_EQ(ok.code, 0) << ok;
   EXPECT_EQ(std::string(c.snapshot().get_string("a").value_or("")), "va2");
+}
+
+TEST_F(SealedSecretsTest, FlagsMode_SealingKeyFlagOpensTheValue) {
+  const std::string pub = keygen("seal");
+  // The public key given inline, as a pipeline would.
+  const CtlResult r = ctl_raw({"seal", "--public-key-base64", pub, "--key-id", "k1", kCanary1});
+  ASSERT_EQ(r.code, 0) << r;
+  write_source("app.yaml", "token: " + r.out);
+  sources_ = {"app.yaml"};
+  socket_ = path("ctl.sock");
+  run_daemon({"--sealing-key", "k1=${credential:seal}"});
+  auto c = open_client();
+  EXPECT_EQ(std::string(c.snapshot().get_string("token").value_or("")), kCanary1);
+  const CtlResult get = ctl({"get", "token"});
+  EXPECT_EQ(get.code, 0) << get;
+  EXPECT_FALSE(contains(get.out, kCanary1)) << get;
+  EXPECT_TRUE(contains(get.out, "<redacted>")) << get;
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ struct Args {
   std::string environment;                   // validate
   std::string out_format = "text";           // validate
   std::string secrets_policy = "error";      // validate
+  std::vector<std::string> sealing_keys;     // validate --sealing-key ID=REF
   bool force = false;                        // reload
   unsigned steps = 1;                        // rollback
   std::optional<std::uint64_t> to;           // rollback --to

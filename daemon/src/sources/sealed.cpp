@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 
@@ -141,6 +142,22 @@ std::optional<std::string> parse_key(std::string_view text, std::string* why) {
 }
 
 bool valid_key_id(std::string_view id) { return valid_sealing_key_id(id); }
+
+std::pair<std::string, std::string> parse_sealing_key_flag(std::string_view flag) {
+  const std::size_t eq = flag.find('=');
+  const std::string id(flag.substr(0, eq));
+  if (eq == std::string_view::npos || !valid_key_id(id) || eq + 1 == flag.size()) {
+    throw std::invalid_argument(
+        "--sealing-key takes ID=${credential:NAME} or ID=PATH, with ID in "
+        "[A-Za-z0-9_.-]{1,64}");
+  }
+  const std::string ref(flag.substr(eq + 1));
+  if (ref.find("${sealed:") != std::string::npos) {
+    throw std::invalid_argument("--sealing-key " + id + ": a sealing key cannot itself be sealed");
+  }
+  if (ref.find("${") != std::string::npos) return {id, ref};
+  return {id, "${file:" + std::filesystem::absolute(ref).lexically_normal().string() + "}"};
+}
 
 std::string reference(std::string_view key_id, std::string_view ciphertext) {
   return "${sealed:" + std::string(key_id) + ":" + to_base64(ciphertext) + "}";

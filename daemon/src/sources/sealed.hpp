@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "sources/substitute.hpp"
 
@@ -74,6 +75,12 @@ bool valid_key_id(std::string_view id);
 
 // "${sealed:<key_id>:<base64 ciphertext>}".
 std::string reference(std::string_view key_id, std::string_view ciphertext);
+
+// A command line's `--sealing-key ID=REF`: the id and the reference to the
+// key file's text. REF holding "${" is a reference as written; anything
+// else is a key file's path, made absolute ("${file:/abs/path}"). Throws
+// std::invalid_argument naming what is wrong.
+std::pair<std::string, std::string> parse_sealing_key_flag(std::string_view flag);
 
 // `base` with SubstitutionContext::unseal set: ${sealed:ID:...} opens with
 // the private key `keys[ID]` names, a reference (`${credential:NAME}`,
