@@ -5,7 +5,8 @@
 // pipeline offline (validate runs the daemon's whole check pipeline);
 // schema-doc documents a JSON Schema; status, reload, rollback, history,
 // diff, set and unset talk to shmconfd over its control socket; push writes
-// a validated file to an etcd source.
+// a validated file to an etcd source; seal-keygen and seal make sealed
+// secrets.
 //
 // This file parses the command line; the commands and their exit codes are
 // in daemon/src/ctl/ (ctl.hpp).
@@ -65,6 +66,11 @@ int main(int argc, char** argv) {
       ->add_option("--plaintext-secrets", a.secrets_policy,
                    "A sensitive key holding a literal: error, warn or allow")
       ->check(CLI::IsMember({"error", "warn", "allow"}));
+  validate
+      ->add_option("--sealing-key", a.sealing_keys,
+                   "ID=${credential:NAME} or ID=PATH: a private key that opens "
+                   "${sealed:ID:...} values (as the daemon's); repeat for several ids")
+      ->allow_extra_args(false);
   auto* schema_doc =
       app.add_subcommand("schema-doc", "Print a Markdown table of a JSON Schema's keys");
   schema_doc->add_option("schema", a.schema_path, "JSON Schema file")->required();
@@ -112,6 +118,23 @@ int main(int argc, char** argv) {
   push->add_option("--etcd-user", a.etcd_user, "etcd user for the write (default: the source's)");
   push->add_option("--etcd-password-file", a.etcd_password_file,
                    "File holding that user's password");
+
+  auto* keygen = app.add_subcommand(
+      "seal-keygen",
+      "Make an X25519 key pair for sealed secrets: the private key into --out (mode 0600, never "
+      "overwritten), the public key (base64) on stdout");
+  keygen->add_option("--out", a.seal_out, "Private key file to create")->required();
+  keygen->add_option("--public", a.seal_public_out, "Also write the public key to this file");
+  auto* seal = app.add_subcommand(
+      "seal", "Encrypt a value to a public key; prints ${sealed:KEY_ID:BASE64} for a config file");
+  seal->add_option("value", a.value, "The secret (prefer --stdin)");
+  seal->add_flag("--stdin", a.seal_stdin,
+                 "Read the secret from stdin (one trailing newline dropped)");
+  seal->add_option("--public-key", a.public_key_file, "Public key file (seal-keygen --public)");
+  seal->add_option("--public-key-base64", a.public_key_b64,
+                   "Public key, as seal-keygen printed it");
+  seal->add_option("--key-id", a.key_id,
+                   "The namespace's sealing_keys id that opens it (default: default)");
 
   try {
     app.parse(argc, argv);

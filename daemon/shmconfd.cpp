@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
   auto* secrets = app.add_option("--plaintext-secrets", f.plaintext_secrets,
                                  "A sensitive key holding a literal string: error, warn or allow")
                       ->check(CLI::IsMember({"error", "warn", "allow"}));
+  auto* sealing = app.add_option("--sealing-key", f.sealing_keys,
+                                 "ID=${credential:NAME} or ID=PATH: a private key that opens "
+                                 "${sealed:ID:...} values; repeat for several ids")
+                      ->allow_extra_args(false);
   app.add_option("--state-dir", f.state_dir,
                  "Directory for retained versions and history (with --config: the parent of one "
                  "directory per namespace)");
@@ -80,7 +84,9 @@ int main(int argc, char** argv) {
                "Allow --metrics-listen on a non-loopback address (the endpoint has no "
                "authentication)");
   // One namespace from the command line, or the configuration file: not both.
-  for (auto* o : {name, source, keep, mode, group, schema, secrets}) o->excludes("--config");
+  for (auto* o : {name, source, keep, mode, group, schema, secrets, sealing}) {
+    o->excludes("--config");
+  }
   name->needs(source);
   source->needs(name);
   CLI11_PARSE(app, argc, argv);

@@ -144,7 +144,7 @@ TEST_F(SubstitutionTest, Errors_NameSiteAndReference) {
             "'/'");
   EXPECT_EQ(expand_error("${a-b}"),
             "f.yaml:3:7: a.b: ${a-b}: 'a-b' is not a variable name ([A-Za-z_][A-Za-z0-9_]*), "
-            "'file:' or 'credential:'");
+            "'file:', 'credential:' or 'sealed:'");
 }
 
 TEST_F(SubstitutionTest, Credential_WithoutCredentialsDirectory_Error) {

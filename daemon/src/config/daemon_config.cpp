@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "shmconf/client.hpp"
+#include "sources/substitute.hpp"
 
 namespace shmconf::daemon {
 namespace {
@@ -234,6 +235,26 @@ class Reader {
          });
   }
 
+  // sealing_keys: {ID: "${credential:NAME}" | "${file:/path}" | PATH}. A
+  // plain string is a key file's path (relative to this file); a key's text
+  // never stands here.
+  void sealing_keys(const At& at, std::map<std::string, std::string>& keys) {
+    each(at, {}, [&](const std::string& id, const At& v) {
+      if (!valid_sealing_key_id(id))
+        fail(v.node, v.path, "a key id must match [A-Za-z0-9_.-]{1,64}");
+      const std::string ref = str(v);
+      if (ref.find("${") != std::string::npos) {
+        if (ref.find("${sealed:") != std::string::npos) {
+          fail(v.node, v.path, "a sealing key cannot itself be sealed");
+        }
+        keys[id] = ref;
+      } else {
+        keys[id] = "${file:" + path(v) + "}";
+      }
+    });
+    if (keys.empty()) fail(at.node, at.path, "must name at least one key");
+  }
+
   NamespaceConfig name_space(const std::string& name, const At& at) {
     NamespaceConfig ns;
     ServiceOptions& o = ns.options;
@@ -244,7 +265,7 @@ class Reader {
     YAML::Node mode_copy;
     each(at,
          {"sources", "environment", "environment_parents", "schema", "plaintext_secrets", "guards",
-          "keep", "mode", "group", "state_dir", "limits"},
+          "keep", "mode", "group", "state_dir", "limits", "sealing_keys"},
          [&](const std::string& key, const At& v) {
            if (key == "sources") {
              if (!v.node.IsSequence() || v.node.size() == 0) {
@@ -303,6 +324,7 @@ class Reader {
            if (key == "group") ns.group = str(v);
            if (key == "state_dir") o.state_dir = path(v);
            if (key == "limits") limits(v, o.limits);
+           if (key == "sealing_keys") sealing_keys(v, o.sealing_keys);
          });
     if (!have_sources) fail(at.node, at.path, "a namespace needs sources");
     if (o.access.mode == 0640 && ns.group.empty() && mode_node) {

@@ -8,6 +8,7 @@
 #include "core/namespace_service.hpp"
 #include "core/overrides.hpp"
 #include "parse/parse.hpp"
+#include "sources/sealed.hpp"
 
 namespace shmconf::daemon {
 
@@ -17,7 +18,7 @@ Value NamespaceService::load_sources(SourceList* names, std::optional<Value>* te
   LoadedSources loaded;
   loaded.trace_key = trace_key;
   try {
-    daemon::load_sources(opts_, SubstitutionContext::from_process(), loaded, etcd_);
+    daemon::load_sources(opts_, substitution_context(), loaded, etcd_);
   } catch (...) {
     source_status_ = std::move(loaded.status);
     throw;
@@ -39,14 +40,21 @@ Value NamespaceService::load_sources(SourceList* names, std::optional<Value>* te
   return merged;
 }
 
+SubstitutionContext NamespaceService::substitution_context() const {
+  return sealed::with_sealing_keys(SubstitutionContext::from_process(), opts_.sealing_keys);
+}
+
 Explanation NamespaceService::explain(const std::string& key) const {
   Explanation e;
   e.key = key;
-  const Value merged = load_sources(&e.names, nullptr, key, &e.layers);
+  std::optional<Value> templates;
+  const Value merged = load_sources(&e.names, &templates, key, &e.layers);
   if (live_) {
     const format::Node* n = live_->view.find(key);
     e.sensitive = n != nullptr && format::node_sensitive(*n);
   }
+  // The sources as they are now may seal a value the live version does not.
+  if (!e.sensitive && templates) e.sensitive = sealed_paths(*templates).count(key) > 0;
   if (!e.sensitive) {
     std::shared_ptr<const Schema> schema;
     try {

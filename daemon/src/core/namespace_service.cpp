@@ -26,6 +26,15 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The builder's marks for a template segment: the rule's keys and the
+// sealed values.
+std::set<std::string> sensitive_keys_of(const Value& root, const SensitiveKeys& keys,
+                                        const std::set<std::string>& sealed) {
+  std::set<std::string> out = keys.collect(root);
+  out.insert(sealed.begin(), sealed.end());
+  return out;
+}
+
 }  // namespace
 
 std::uint64_t wall_clock_ns() {
@@ -97,7 +106,7 @@ void NamespaceService::adopt(const SavedState& saved) {
 }
 
 void NamespaceService::restore(const SavedState& saved) {
-  restore_versions(saved, state_.store(), *publisher_, retained_,
+  restore_versions(saved, state_.store(), *publisher_, retained_, substitution_context(),
                    [this](RetainedVersion r) { retain(std::move(r)); });
   if (live_ || retained_.empty()) return;
   // After a reboot (empty /dev/shm) or with a control block whose record
@@ -286,6 +295,10 @@ ReloadOutcome NamespaceService::publish_tree(const Candidate& cand, AsyncContent
   in.trigger = trigger;
   in.previous = live_ ? &live_->view : nullptr;
   in.keys = &sensitive_;  // the builder marks sensitive nodes as it lays them out
+  // A value that came from ${sealed:...} is a secret whatever its name.
+  const std::set<std::string> sealed =
+      templates_ ? sealed_paths(*templates_) : std::set<std::string>();
+  in.sensitive = &sealed;
   std::vector<SensitiveString> sensitive_strings;
   if (cand.secrets_in_build) in.sensitive_strings = &sensitive_strings;
   SnapshotBuilder builder(in);  // the layout, while `async_hash` runs
@@ -337,7 +350,7 @@ ReloadOutcome NamespaceService::publish_tree(const Candidate& cand, AsyncContent
     if (!r.substituted.empty() && state_.enabled()) {
       r.pending_template =
           std::make_shared<RetainedVersion::PendingTemplate>(RetainedVersion::PendingTemplate{
-              std::move(*templates_), names, sensitive_.collect(root), was});
+              std::move(*templates_), names, sensitive_keys_of(root, sensitive_, sealed), was});
     }
   }
   events_.record({{"event", "publish"},

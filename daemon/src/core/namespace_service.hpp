@@ -35,6 +35,7 @@
 #include "publish/publisher.hpp"
 #include "retain/retained.hpp"
 #include "sources/sources.hpp"
+#include "sources/substitute.hpp"
 #include "state/persist.hpp"
 #include "tree/value.hpp"
 #include "validate/validate.hpp"
@@ -141,6 +142,11 @@ class NamespaceService {
   // path, lowest priority first (see LoadedSources::trace).
   Value load_sources(SourceList* names, std::optional<Value>* templates = nullptr,
                      const std::string& trace_key = "", std::vector<Value>* trace = nullptr) const;
+
+  // The substitution of this namespace's sources: the process environment,
+  // credentials and files, and its sealing keys (sources/sealed.hpp). One
+  // per reload: it caches the keys it loads.
+  SubstitutionContext substitution_context() const;
 
   // Every layer of the sources, as they are now, that sets `key`. Throws
   // ConfigError when the sources do not load.

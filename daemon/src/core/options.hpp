@@ -62,6 +62,11 @@ struct ServiceOptions {
   std::map<std::string, std::string> environment_parents;
   std::string schema;  // JSON Schema (draft 7) file; "" = none
   SecretPolicy plaintext_secrets = SecretPolicy::kError;
+  // Private keys that open ${sealed:ID:...} values (docs/SECRETS.md): key id
+  // -> a reference to the key file's text (${credential:NAME}, ${file:/path},
+  // ${VAR}), expanded at each reload that needs it. Several ids at once
+  // during a key rotation.
+  std::map<std::string, std::string> sealing_keys;
   Guards guards;
   std::string state_dir;  // "" = nothing persists
   unsigned keep = 8;      // earlier versions retained beside the live one

@@ -78,5 +78,8 @@ int cmd_set(const Args& a);
 int cmd_unset(const Args& a);
 // push.cpp
 int cmd_push(const Args& a);
+// seal.cpp
+int cmd_seal_keygen(const Args& a);
+int cmd_seal(const Args& a);
 
 }  // namespace shmconf::daemon::ctl

@@ -8,6 +8,7 @@
 //   remote.cpp   status, metrics, reload, rollback, history, diff, set,
 //                unset: the daemon's control socket (control/client.hpp)
 //   push.cpp     push: validate a file offline, write it to etcd (CAS)
+//   seal.cpp     seal-keygen, seal: sealed secrets (docs/SECRETS.md), local
 //   verbs.cpp    the table from name to function
 //
 // main() (daemon/shmconfctl.cpp) parses the command line into Args and calls
@@ -53,6 +54,7 @@ struct Args {
   std::string environment;                   // validate
   std::string out_format = "text";           // validate
   std::string secrets_policy = "error";      // validate
+  std::vector<std::string> sealing_keys;     // validate --sealing-key ID=REF
   bool force = false;                        // reload
   unsigned steps = 1;                        // rollback
   std::optional<std::uint64_t> to;           // rollback --to
@@ -63,6 +65,12 @@ struct Args {
   bool dry_run = false;                      // push --dry-run
   std::string etcd_user;                     // push --etcd-user
   std::string etcd_password_file;            // push --etcd-password-file
+  std::string seal_out;                      // seal-keygen --out: the private key file
+  std::string seal_public_out;               // seal-keygen --public
+  std::string public_key_file;               // seal --public-key
+  std::string public_key_b64;                // seal --public-key-base64
+  std::string key_id = "default";            // seal --key-id
+  bool seal_stdin = false;                   // seal --stdin (else `value`)
 };
 
 // Runs the verb called `name` ("get", "reload", ...) and returns the exit

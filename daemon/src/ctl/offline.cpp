@@ -9,6 +9,7 @@
 
 #include "ctl/common.hpp"
 #include "parse/parse.hpp"
+#include "sources/sealed.hpp"
 #include "validate/validate.hpp"
 
 namespace shmconf::daemon::ctl {
@@ -89,6 +90,13 @@ int validate_files(const Args& a) {
                         : a.secrets_policy == "warn" ? SecretPolicy::kWarn
                                                      : SecretPolicy::kError;
   o.guards.allow_empty = true;  // an empty file is valid offline; guards are the daemon's
+  try {
+    for (const std::string& k : a.sealing_keys)
+      o.sealing_keys.insert(sealed::parse_sealing_key_flag(k));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "shmconfctl: " << e.what() << "\n";
+    return kExitUsage;
+  }
   const ValidationReport report = validate_offline(o);
   if (a.json || a.out_format == "json") {
     std::cout << report.to_json().dump() << "\n";

@@ -34,6 +34,9 @@ constexpr Verb kVerbs[] = {
     {"unset", cmd_unset},
     // push.cpp: etcd
     {"push", cmd_push},
+    // seal.cpp: sealed secrets, local
+    {"seal-keygen", cmd_seal_keygen},
+    {"seal", cmd_seal},
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "log/log.hpp"
 #include "ops/metrics.hpp"
 #include "shmconf/client.hpp"
+#include "sources/sealed.hpp"
 
 namespace shmconf::daemon {
 namespace {
@@ -87,6 +88,8 @@ Setup setup_from_flags(DaemonFlags& f) {
   opts.plaintext_secrets = f.plaintext_secrets == "allow"  ? SecretPolicy::kAllow
                            : f.plaintext_secrets == "warn" ? SecretPolicy::kWarn
                                                            : SecretPolicy::kError;
+  for (const std::string& k : f.sealing_keys)
+    opts.sealing_keys.insert(sealed::parse_sealing_key_flag(k));
   opts.keep = f.keep;
   opts.access.mode = static_cast<mode_t>(std::stoul(f.mode, nullptr, 8));
   if (opts.access.mode != 0644 && opts.access.mode != 0640 && opts.access.mode != 0600) {

@@ -26,6 +26,7 @@ struct DaemonFlags {
   std::vector<std::string> sources;
   std::string schema;                       // JSON Schema file, "" = none
   std::string plaintext_secrets = "error";  // error|warn|allow
+  std::vector<std::string> sealing_keys;    // --sealing-key ID=REF (sources/sealed.hpp)
   std::string state_dir;
   std::string socket;
   std::string prefix;

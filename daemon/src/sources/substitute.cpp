@@ -75,9 +75,32 @@ std::string strip_one_newline(std::string s) {
   return s;
 }
 
+// ${sealed:ID:BASE64}: `rest` is what follows "sealed:".
+std::string open_sealed(std::string_view rest, const SubstitutionContext& ctx,
+                        const SubstitutionSite& site) {
+  const std::size_t colon = rest.find(':');
+  const std::string_view id = rest.substr(0, colon);
+  const std::string_view b64 = colon == std::string_view::npos ? "" : rest.substr(colon + 1);
+  // The ciphertext is safe to show but long: errors quote its start.
+  const std::string ref = "${sealed:" + std::string(id) + ":" + std::string(b64.substr(0, 12)) +
+                          (b64.size() > 12 ? "...}" : "}");
+  if (colon == std::string_view::npos || !valid_sealing_key_id(id) || b64.empty()) {
+    fail(site, ref +
+                   ": a sealed reference is ${sealed:KEY_ID:BASE64} with KEY_ID in "
+                   "[A-Za-z0-9_.-]{1,64} (shmconfctl seal)");
+  }
+  if (!ctx.unseal) fail(site, ref + ": no sealing_keys are configured for this namespace");
+  try {
+    return ctx.unseal(id, b64);
+  } catch (const std::runtime_error& e) {
+    fail(site, ref + ": " + e.what());
+  }
+}
+
 // The value of one reference: `expr` is what stands between "${" and "}".
 std::string resolve(std::string_view expr, const SubstitutionContext& ctx,
                     const SubstitutionSite& site) {
+  if (expr.starts_with("sealed:")) return open_sealed(expr.substr(7), ctx, site);
   const std::string ref = "${" + std::string(expr) + "}";
   if (expr.starts_with("file:")) {
     const std::string path(expr.substr(5));
@@ -115,7 +138,8 @@ std::string resolve(std::string_view expr, const SubstitutionContext& ctx,
   }
   if (!valid_var_name(name)) {
     fail(site, ref + ": '" + std::string(name) +
-                   "' is not a variable name ([A-Za-z_][A-Za-z0-9_]*), 'file:' or 'credential:'");
+                   "' is not a variable name ([A-Za-z_][A-Za-z0-9_]*), 'file:', 'credential:' "
+                   "or 'sealed:'");
   }
   const std::string var(name);
   std::optional<std::string> value;
@@ -160,6 +184,32 @@ void walk(Value& v, std::string& path, const std::string& file, const Substituti
   }
 }
 
+void collect_sealed(const Value& v, std::string& path, std::set<std::string>& out) {
+  switch (v.type) {
+    case Type::kString:
+      if (has_sealed_reference(v.s)) out.insert(path);
+      break;
+    case Type::kObject:
+      for (const auto& [k, c] : v.fields) {
+        const std::size_t len = path.size();
+        path = join_path(path, k);
+        collect_sealed(c, path, out);
+        path.resize(len);
+      }
+      break;
+    case Type::kArray:
+      for (std::size_t i = 0; i < v.items.size(); ++i) {
+        const std::size_t len = path.size();
+        path = index_path(path, i);
+        collect_sealed(v.items[i], path, out);
+        path.resize(len);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
 void diff_strings(const Value& a, const Value& b, std::string& path,
                   std::vector<std::string>& out) {
   if (a.type != b.type) return;  // not the same shape: nothing to compare
@@ -195,6 +245,32 @@ void diff_strings(const Value& a, const Value& b, std::string& path,
 SubstitutionContext SubstitutionContext::from_process() { return SubstitutionContext{}; }
 
 bool has_reference(std::string_view text) { return text.find("${") != std::string_view::npos; }
+
+bool has_sealed_reference(std::string_view text) {
+  std::size_t i = 0;
+  while ((i = text.find('$', i)) != std::string_view::npos) {
+    if (text.substr(i, 3) == "$${") {
+      i += 3;
+    } else if (text.substr(i, 9) == "${sealed:") {
+      return true;
+    } else if (text.substr(i, 2) == "${") {
+      const std::size_t close = text.find('}', i + 2);
+      if (close == std::string_view::npos) return false;
+      i = close + 1;
+    } else {
+      ++i;
+    }
+  }
+  return false;
+}
+
+bool valid_sealing_key_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+  });
+}
 
 std::string expand(std::string_view text, const SubstitutionContext& ctx,
                    const SubstitutionSite& site) {
@@ -244,6 +320,13 @@ std::vector<std::string> substituted_paths(const Value& resolved, const Value& t
   std::string path;
   diff_strings(resolved, templates, path, out);
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::set<std::string> sealed_paths(const Value& templates) {
+  std::set<std::string> out;
+  std::string path;
+  collect_sealed(templates, path, out);
   return out;
 }
 

@@ -48,15 +48,15 @@ constexpr auto kLastRetry = std::chrono::milliseconds(2000);
 // One version from its file into a new shared-memory segment.
 RetainedVersion restore_one(const nlohmann::json& v, std::uint64_t version,
                             const std::vector<std::string>& substituted, const std::string& bytes,
-                            Publisher& publisher, const RetainedVersions& retained) {
+                            Publisher& publisher, const RetainedVersions& retained,
+                            const SubstitutionContext& ctx) {
   RetainedVersion r;
   if (!substituted.empty()) {
     // Resolve the references again; the template text never reaches
     // shared memory. A reference that no longer resolves skips this
     // version, and an earlier one is restored instead.
     const SegmentView* previous = retained.empty() ? nullptr : &retained.newest().segment->view;
-    const auto resolved =
-        resolve_template_segment(bytes, substituted, previous, SubstitutionContext::from_process());
+    const auto resolved = resolve_template_segment(bytes, substituted, previous, ctx);
     r.segment = publisher.create(std::span(resolved.data(), resolved.size()));
     r.substituted = substituted;
   } else {
@@ -76,7 +76,7 @@ RetainedVersion restore_one(const nlohmann::json& v, std::uint64_t version,
 }  // namespace
 
 void restore_versions(const SavedState& saved, const StateStore& store, Publisher& publisher,
-                      RetainedVersions& retained,
+                      RetainedVersions& retained, const SubstitutionContext& ctx,
                       const std::function<void(RetainedVersion)>& keep) {
   if (!saved.raw.contains("versions")) return;
   for (const auto& v : saved.raw["versions"]) {
@@ -93,7 +93,7 @@ void restore_versions(const SavedState& saved, const StateStore& store, Publishe
         substituted.empty() ? store.load_segment(version) : store.load_template_segment(version);
     if (!bytes) continue;
     try {
-      keep(restore_one(v, version, substituted, *bytes, publisher, retained));
+      keep(restore_one(v, version, substituted, *bytes, publisher, retained, ctx));
     } catch (const std::exception& e) {
       spdlog::warn("state: version {} not restored: {}", version, e.what());
     }

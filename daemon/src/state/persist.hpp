@@ -23,6 +23,7 @@
 #include "parse/parse.hpp"
 #include "publish/publisher.hpp"
 #include "retain/retained.hpp"
+#include "sources/substitute.hpp"
 #include "state/state_store.hpp"
 #include "tree/value.hpp"
 
@@ -49,9 +50,11 @@ void restore_events(const SavedState& saved, EventLog& log);
 // memory takes its trigger and substituted paths from the file; another is
 // read from its segment file (a template segment is resolved again) into a
 // new segment and handed to `keep`, in the order listed. A version that
-// cannot be restored is logged and skipped.
+// cannot be restored is logged and skipped. `ctx` resolves the references
+// of template segments (the namespace's sealing keys included).
 void restore_versions(const SavedState& saved, const StateStore& store, Publisher& publisher,
-                      RetainedVersions& retained, const std::function<void(RetainedVersion)>& keep);
+                      RetainedVersions& retained, const SubstitutionContext& ctx,
+                      const std::function<void(RetainedVersion)>& keep);
 
 // What state.json holds besides the versions and events.
 struct StateFields {
