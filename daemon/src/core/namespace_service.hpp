@@ -32,6 +32,7 @@
 #include "core/options.hpp"
 #include "core/outcome.hpp"
 #include "publish/publisher.hpp"
+#include "publish/registry.hpp"
 #include "retain/retained.hpp"
 #include "sources/sources.hpp"
 #include "state/persist.hpp"
@@ -142,6 +143,14 @@ class NamespaceService {
   // ConfigError when the sources do not load.
   Explanation explain(const std::string& key) const;
 
+  // The reader registry (core/readers.cpp). sweep_readers() repairs a
+  // damaged registry and frees the slots of dead readers, logging both; it
+  // runs at start, after every flush_state() and on `status` and `readers`.
+  // readers() is what it holds now (dead readers left out); its error says
+  // why there is none (disabled, squatted, damaged).
+  void sweep_readers() noexcept;
+  RegistryView readers() const;
+
   // Health of each SourceSpec, in order, at the last load of the sources.
   using SourceStatus = daemon::SourceStatus;
   const std::vector<SourceStatus>& source_status() const { return source_status_; }
@@ -171,6 +180,9 @@ class NamespaceService {
 
   ServiceOptions opts_;
   std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<ReaderRegistry> registry_;
+  std::string registry_error_;  // why registry_ is null
+  void open_registry() noexcept;
   StateWriter state_;
   RetainedVersions retained_;
   EventLog events_;

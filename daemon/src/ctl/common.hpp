@@ -78,5 +78,8 @@ int cmd_set(const Args& a);
 int cmd_unset(const Args& a);
 // push.cpp
 int cmd_push(const Args& a);
+// readers.cpp
+int cmd_readers(const Args& a);
+int cmd_wait_converged(const Args& a);
 
 }  // namespace shmconf::daemon::ctl

@@ -8,6 +8,8 @@
 //   remote.cpp   status, metrics, reload, rollback, history, diff, set,
 //                unset: the daemon's control socket (control/client.hpp)
 //   push.cpp     push: validate a file offline, write it to etcd (CAS)
+//   readers.cpp  readers (the socket), wait-converged (the reader registry,
+//                read-only, no daemon needed)
 //   verbs.cpp    the table from name to function
 //
 // main() (daemon/shmconfctl.cpp) parses the command line into Args and calls
@@ -63,6 +65,8 @@ struct Args {
   bool dry_run = false;                      // push --dry-run
   std::string etcd_user;                     // push --etcd-user
   std::string etcd_password_file;            // push --etcd-password-file
+  std::uint64_t converge_version = 0;        // wait-converged VERSION
+  bool exact = false;                        // wait-converged --exact
 };
 
 // Runs the verb called `name` ("get", "reload", ...) and returns the exit

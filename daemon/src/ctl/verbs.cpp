@@ -34,6 +34,9 @@ constexpr Verb kVerbs[] = {
     {"unset", cmd_unset},
     // push.cpp: etcd
     {"push", cmd_push},
+    // readers.cpp: the reader registry
+    {"readers", cmd_readers},
+    {"wait-converged", cmd_wait_converged},
 };
 
 }  // namespace
