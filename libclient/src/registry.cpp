@@ -148,7 +148,9 @@ std::uint64_t own_pid_namespace() noexcept {
 
 bool owner_gone(std::uint32_t pid, std::uint64_t start_time, std::uint64_t slot_pid_namespace,
                 std::uint64_t ours) noexcept {
-  if (pid == 0 || pid > 0x3FFFFFFFu) return true;  // no process can own it
+  // No process in any pid namespace has pid 0 or one above the kernel's
+  // PID_MAX_LIMIT (2^22): garbage, whatever pid namespace it claims.
+  if (pid == 0 || pid > kPidMaxLimit) return true;
   if (slot_pid_namespace != 0 && ours != 0 && slot_pid_namespace != ours) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
   if (start_time == 0) return false;  // claimed, start time not written yet

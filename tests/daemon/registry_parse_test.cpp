@@ -105,9 +105,10 @@ TEST(RegistryOwner, GoneOnlyWhenCertain) {
   const std::uint64_t started = detail::process_start_time(::getpid());
   ASSERT_NE(started, 0u);
   EXPECT_FALSE(detail::owner_gone(me, started, ns, ns));
-  EXPECT_FALSE(detail::owner_gone(me, 0, ns, ns));        // start time not known yet
+  EXPECT_FALSE(detail::owner_gone(me, 0, ns, ns));           // start time not known yet
   EXPECT_TRUE(detail::owner_gone(me, started + 1, ns, ns));  // pid reused
   EXPECT_TRUE(detail::owner_gone(0, 0, ns, ns));
+  EXPECT_TRUE(detail::owner_gone(detail::kPidMaxLimit + 1, 0, ns + 1, ns));  // no such pid anywhere
   const auto dead = static_cast<std::uint32_t>(dead_pid());
   EXPECT_TRUE(detail::owner_gone(dead, 0, ns, ns));
   EXPECT_FALSE(detail::owner_gone(dead, 0, ns + 1, ns));  // another pid namespace: unknown
@@ -122,8 +123,9 @@ TEST(RegistryMode, WhoeverMayReadMayRegister) {
 TEST(RegistryFormat, LayoutSignatureAsDocumented) {
   EXPECT_EQ(format::kRegistryLayoutSignature, 0x309B251Cu);  // FORMAT.md §13.2
   EXPECT_EQ(format::registry_object_size(format::kRegistrySlots), 32832u);
-  EXPECT_EQ(format::slot_next((std::uint64_t{9} << 32) | (0x3FFFFFFFull << 2), format::kSlotFree, 0),
-            format::kSlotFree);  // the sequence wraps; pid 0 when free
+  EXPECT_EQ(
+      format::slot_next((std::uint64_t{9} << 32) | (0x3FFFFFFFull << 2), format::kSlotFree, 0),
+      format::kSlotFree);  // the sequence wraps; pid 0 when free
 }
 
 }  // namespace

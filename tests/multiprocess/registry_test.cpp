@@ -241,6 +241,12 @@ TEST_F(RegistryTest, GarbageSlots_ReadsUnaffected_BadSlotsFreed) {
   const auto reply = control({{"cmd", "readers"}});
   ASSERT_TRUE(reply.value("ok", false)) << reply.dump();
   EXPECT_EQ(ctl({"readers"}).code, 0);
+  // The sweep freed every slot naming a pid no process can have (random
+  // 32-bit numbers, nearly all above the kernel's limit; those below it
+  // name other pid namespaces, which are left alone).
+  const auto raw = raw_registry();
+  EXPECT_LT(raw.readers.size(), 8u);
+  for (const auto& r : raw.readers) EXPECT_LE(r.pid, detail::kPidMaxLimit);
   publish("a: 2\n", 2);
   ASSERT_TRUE(k.command("adopt 1"));
   EXPECT_EQ(k.next_report(), "v 2 2");
@@ -251,6 +257,10 @@ TEST_F(RegistryTest, TruncatedRegistry_ReadsUnaffected_DaemonRestoresSize) {
   overwrite_registry([](int fd) { ASSERT_EQ(::ftruncate(fd, 10), 0); });
   ForkedChild& k = start_reader("short");
   ASSERT_EQ(k.next_report(), "ready 1 1");
+  // Until the daemon's next sweep, wait-converged sees a damaged registry.
+  const CtlResult damaged = ctl({"wait-converged", "1", "--timeout", "0.1"});
+  EXPECT_EQ(damaged.code, 3) << damaged;
+  EXPECT_TRUE(contains(damaged.err, "smaller than its header")) << damaged;
   const auto reply = control({{"cmd", "readers"}});
   ASSERT_TRUE(reply.value("ok", false)) << reply.dump();
   EXPECT_TRUE(contains(read_text(procs_.front().log), "size was 10 bytes"));

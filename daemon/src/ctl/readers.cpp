@@ -84,9 +84,15 @@ int cmd_wait_converged(const Args& a) {
   const auto until = Clock::now() + std::chrono::milliseconds(a.timeout_ms < 0 ? 0 : a.timeout_ms);
   for (;;) {
     const RegistryView v = read_registry(prefix, ns, owner);
-    if (!v.error.empty()) {
+    if (!v.error.empty() && (!v.damaged || Clock::now() >= until)) {
       std::cerr << "shmconfctl: no reader registry: " << v.error << "\n";
       return kExitUnreachable;
+    }
+    if (!v.error.empty()) {
+      // Damaged (a registrant scribbled on it): the daemon's next sweep
+      // resets it, and readers register again at their next version.
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
     }
     std::vector<const ReaderEntry*> lagging;
     for (const ReaderEntry& r : v.readers) {

@@ -142,6 +142,7 @@ RegistryView read_registry(const std::string& prefix, const std::string& ns,
   } else if (static_cast<std::uint64_t>(st.st_size) >
              format::registry_object_size(format::kRegistryMaxSlots)) {
     v.error = "/dev/shm" + name + " is larger than any registry";
+    v.damaged = true;
   } else {
     buf.resize(static_cast<std::size_t>(st.st_size));
     const ssize_t n = ::pread(fd, buf.data(), buf.size(), 0);
@@ -150,7 +151,10 @@ RegistryView read_registry(const std::string& prefix, const std::string& ns,
   ::close(fd);
   if (!v.error.empty()) return v;
   v = parse_registry(buf.data(), buf.size(), true);
-  if (!v.error.empty()) v.error = "/dev/shm" + name + ": " + v.error;
+  if (!v.error.empty()) {
+    v.error = "/dev/shm" + name + ": " + v.error;
+    v.damaged = true;
+  }
   return v;
 }
 

@@ -38,7 +38,8 @@ struct ReaderEntry {
 };
 
 struct RegistryView {
-  std::string error;  // empty: read; else why not (absent, not ours, damaged)
+  std::string error;     // empty: read; else why not (absent, not ours, damaged)
+  bool damaged = false;  // error: the object is there but its bytes are not a registry
   std::uint32_t slots = 0;
   std::vector<ReaderEntry> readers;  // live slots whose process is alive, by slot
   std::uint32_t stale = 0;           // live or claiming slots whose process is gone

@@ -34,10 +34,12 @@ std::uint64_t process_start_time(pid_t pid) noexcept;
 std::uint64_t own_pid_namespace() noexcept;
 
 // True when the process recorded as a slot's owner is certainly gone: the
-// pid no longer exists (kill(pid, 0) fails with ESRCH), or it now belongs to
-// a process with another start time (the pid was reused). A slot written
-// from another pid namespace (`slot_pid_namespace` differs from `ours`, both
-// known) cannot be judged from here and is never called gone.
+// pid is 0 or above kPidMaxLimit, the pid no longer exists (kill(pid, 0) fails with ESRCH), or it
+// now belongs to a process with another start time (the pid was reused). A slot written from
+// another pid namespace (`slot_pid_namespace` differs from `ours`, both known) cannot be judged
+// from here and is never called gone. Above the kernel's PID_MAX_LIMIT, which bounds pids in every
+// namespace.
+inline constexpr std::uint32_t kPidMaxLimit = 4u << 20;
 bool owner_gone(std::uint32_t pid, std::uint64_t start_time, std::uint64_t slot_pid_namespace,
                 std::uint64_t ours) noexcept;
 
