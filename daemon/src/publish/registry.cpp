@@ -1,8 +1,6 @@
 #include "publish/registry.hpp"
 
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +10,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "publish/bus_guard.hpp"
 #include "shmconf/detail/registry.hpp"
 #include "shmconf/format.hpp"
 
@@ -24,58 +23,6 @@ std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
                                         .count());
-}
-
-// --- SIGBUS guard -------------------------------------------------------------
-// A process allowed to register may truncate the object under the daemon's
-// mapping; touching a page past the new end raises SIGBUS. The daemon's
-// accesses through the mapping run inside guarded(), whose handler jumps back
-// out instead of letting the daemon die. A SIGBUS anywhere else goes to the
-// handler that was there before (or the default action).
-
-thread_local sigjmp_buf* t_guard = nullptr;
-struct sigaction g_previous {};
-
-void on_sigbus(int sig, siginfo_t* info, void* context) {
-  if (t_guard != nullptr) siglongjmp(*t_guard, 1);
-  if ((g_previous.sa_flags & SA_SIGINFO) != 0 && g_previous.sa_sigaction != nullptr) {
-    g_previous.sa_sigaction(sig, info, context);
-    return;
-  }
-  if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
-    g_previous.sa_handler(sig);
-    return;
-  }
-  // Default action: the faulting access runs again and kills the process.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  ::sigaction(SIGBUS, &dfl, nullptr);
-}
-
-void install_guard() {
-  static const bool installed = [] {
-    struct sigaction sa {};
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    ::sigemptyset(&sa.sa_mask);
-    return ::sigaction(SIGBUS, &sa, &g_previous) == 0;
-  }();
-  (void)installed;
-}
-
-// Runs fn(); false when it faulted. fn must own nothing with a destructor
-// (the jump skips them): plain loads, stores and compare-and-swaps.
-template <class F>
-bool guarded(F&& fn) {
-  sigjmp_buf env;
-  if (sigsetjmp(env, 1) != 0) {
-    t_guard = nullptr;
-    return false;
-  }
-  t_guard = &env;
-  fn();
-  t_guard = nullptr;
-  return true;
 }
 
 std::string comm_of(const format::RegistrySlot& s) {
@@ -168,7 +115,7 @@ mode_t registry_mode(mode_t control) {
 ReaderRegistry::ReaderRegistry(const std::string& prefix, const std::string& ns,
                                const ShmAccess& access)
     : name_(detail::registry_object_name(prefix, ns)) {
-  install_guard();
+  install_bus_guard();
   const mode_t mode = registry_mode(access.mode);
   fd_ = ::shm_open(name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   bool created = fd_ >= 0;
@@ -226,7 +173,7 @@ void ReaderRegistry::reset() {
   // between sees a bad magic and registers nothing.
   auto* base = static_cast<char*>(map_.data());
   auto* h = reinterpret_cast<format::RegistryHeader*>(base);
-  (void)guarded([&] {
+  (void)bus_guarded([&] {
     __atomic_store_n(&h->magic, std::uint64_t{0}, __ATOMIC_RELAXED);
     std::memset(base + sizeof(format::RegistryHeader), 0,
                 kObjectSize - sizeof(format::RegistryHeader));
@@ -259,7 +206,7 @@ ReaderRegistry::Sweep ReaderRegistry::sweep() noexcept {
       map_ = ShmMapping(a, kObjectSize);
     }
     format::RegistryHeader h{};
-    if (!guarded([&] { std::memcpy(&h, map_.data(), sizeof h); })) {
+    if (!bus_guarded([&] { std::memcpy(&h, map_.data(), sizeof h); })) {
       out.repaired = "truncated while being read";
       return out;
     }
@@ -274,7 +221,7 @@ ReaderRegistry::Sweep ReaderRegistry::sweep() noexcept {
     auto* slots = reinterpret_cast<format::RegistrySlot*>(static_cast<char*>(map_.data()) +
                                                           sizeof(format::RegistryHeader));
     std::uint32_t reclaimed = 0;
-    (void)guarded([&] {
+    (void)bus_guarded([&] {
       for (std::uint32_t i = 0; i < format::kRegistrySlots; ++i) {
         format::RegistrySlot* s = &slots[i];
         std::uint64_t w = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);

@@ -7,7 +7,8 @@
 // may scribble on it or truncate it. read_registry() copies it with pread()
 // (a truncated object cannot fault a copy) and checks every size; the
 // daemon's ReaderRegistry repairs it (ftruncate back, a new header) and does
-// its compare-and-swaps through a mapping guarded against SIGBUS.
+// its compare-and-swaps through a mapping guarded against SIGBUS
+// (publish/bus_guard.hpp).
 //
 // Thread-safety: ReaderRegistry belongs to the daemon's loop thread;
 // read_registry() may be called from any thread. Cost: a 33 KB copy plus a
