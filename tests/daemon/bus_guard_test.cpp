@@ -2,13 +2,13 @@
 // object another process truncated faults (SIGBUS) on the lost pages; inside
 // bus_guarded() that is a false return and the process goes on, as many
 // times as it happens.
+#include "publish/bus_guard.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
-
-#include "publish/bus_guard.hpp"
 
 namespace shmconf::daemon {
 namespace {

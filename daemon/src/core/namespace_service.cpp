@@ -128,7 +128,7 @@ std::optional<double> NamespaceService::flush_state() noexcept {
   const std::optional<double> seconds = write_state();
   retired_.clear();
   if (publisher_ && live_) publisher_->prepare_spare(live_->size());
-  sweep_readers();
+  sweep_readers(/*every_second=*/true);
   return seconds;
 }
 

@@ -22,8 +22,19 @@ void NamespaceService::open_registry() noexcept {
   }
 }
 
-void NamespaceService::sweep_readers() noexcept {
+namespace {
+constexpr auto kReadersPeriod = std::chrono::seconds(1);
+}  // namespace
+
+void NamespaceService::sweep_readers(bool every_second) noexcept {
   if (!registry_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (every_second && swept_at_.time_since_epoch().count() != 0 &&
+      now - swept_at_ < kReadersPeriod) {
+    return;
+  }
+  swept_at_ = now;
+  readers_at_ = {};  // read again after the sweep
   const ReaderRegistry::Sweep s = registry_->sweep();
   try {
     if (!s.repaired.empty()) {
@@ -49,7 +60,12 @@ RegistryView NamespaceService::readers() const {
     v.error = registry_error_;
     return v;
   }
-  return registry_->view();
+  const auto now = std::chrono::steady_clock::now();
+  if (readers_at_.time_since_epoch().count() == 0 || now - readers_at_ >= kReadersPeriod) {
+    readers_ = registry_->view();
+    readers_at_ = now;
+  }
+  return readers_;
 }
 
 }  // namespace shmconf::daemon
