@@ -15,6 +15,7 @@
 
 #include "harness.hpp"
 #include "shmconf/detail/registry.hpp"
+#include "shmconf/shmconf.h"
 
 namespace shmconf::mptest {
 namespace {
@@ -356,6 +357,36 @@ TEST_F(RegistryTest, UnprivilegedReader_Registers_CannotRemoveOrChmodRegistry) {
   ASSERT_EQ(::stat(("/dev/shm" + name).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0666u);
   EXPECT_EQ(st.st_uid, 0u);
+}
+
+TEST_F(RegistryTest, CApi_RegistersUnlessOptedOut) {
+  run_daemon();
+  const std::string prefix = prefix_, ns = ns_;
+  // Two C clients in one child: one registered, one opted out.
+  ForkedChild& k = start_child([&](int cmd, int out) {
+    shmconf_open_options listed = SHMCONF_OPEN_OPTIONS_INIT;
+    listed.prefix = prefix.c_str();
+    shmconf_open_options quiet = listed;
+    quiet.no_reader_registry = 1;
+    shmconf_client* a = nullptr;
+    shmconf_client* b = nullptr;
+    if (shmconf_open_with(ns.c_str(), &listed, &a) != 0 ||
+        shmconf_open_with(ns.c_str(), &quiet, &b) != 0) {
+      return 1;
+    }
+    report(out,
+           "open " + std::to_string(shmconf_version(a)) + " " + std::to_string(shmconf_version(b)));
+    LineReader commands(cmd);
+    (void)commands.next(deadline());
+    shmconf_close(b);
+    shmconf_close(a);
+    return 0;
+  });
+  ASSERT_EQ(k.next_report(), "open 1 1");
+  const auto reply = control({{"cmd", "readers"}});
+  ASSERT_EQ(reply["readers"].size(), 1u) << reply.dump();
+  EXPECT_EQ(reply["readers"][0].value("pid", 0), k.proc.pid);
+  EXPECT_EQ(reply["readers"][0].value("version", 0u), 1u);
 }
 
 TEST_F(RegistryTest, NoReaderRegistryFlag_NothingCreated_ReadsWork) {
