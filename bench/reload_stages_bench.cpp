@@ -37,10 +37,9 @@
 #include "publish/builder.hpp"
 #include "publish/publisher.hpp"
 #include "publish/shm.hpp"
+#include "reload_common.hpp"
 #include "shmconf/client.hpp"
 #include "tree/value.hpp"
-
-#include "reload_common.hpp"
 
 namespace shmconf::bench::reload {
 namespace {

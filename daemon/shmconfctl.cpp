@@ -101,6 +101,20 @@ int main(int argc, char** argv) {
   auto* unset = app.add_subcommand("unset", "Remove a runtime override");
   unset->add_option("key", a.key)->required();
 
+  app.add_subcommand("readers",
+                     "Processes reading the namespace: pid, executable, the version each serves");
+  double converge_timeout = 0;
+  auto* converge = app.add_subcommand(
+      "wait-converged",
+      "Wait until every live reader serves VERSION or newer (exit 0), else exit 1 at the "
+      "timeout listing the readers that lag");
+  converge->add_option("version", a.converge_version, "Version to wait for")->required();
+  converge->add_option("--timeout", converge_timeout, "Seconds to wait (fractions allowed)")
+      ->required()
+      ->check(CLI::Range(0.0, 86400.0));
+  converge->add_flag("--exact", a.exact,
+                     "Every reader must serve exactly VERSION (after a rollback to it)");
+
   std::uint64_t if_revision = 0;
   auto* push = app.add_subcommand(
       "push",
@@ -145,5 +159,6 @@ int main(int argc, char** argv) {
   a.known_given = known->count() > 0;
   if (*to_opt) a.to = to;
   if (*if_rev) a.if_revision = if_revision;
+  if (*converge) a.timeout_ms = static_cast<int>(converge_timeout * 1000.0);
   return ctl::run_verb(app.get_subcommands().front()->get_name(), a);
 }

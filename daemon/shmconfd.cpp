@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
                    ->default_val("0644");
   auto* group = app.add_option("--group", f.group,
                                "Group owning the shared-memory objects (with --mode 0640)");
+  auto* no_registry = app.add_flag("--no-reader-registry", f.no_reader_registry,
+                                   "Create no reader registry: readers record nothing, `shmconfctl "
+                                   "readers` has nothing to show");
   app.add_option("--admin-group", f.admin_group,
                  "Group allowed to reload, roll back, set and unset");
   app.add_option("--audit-log", f.audit_log, "Append-only audit log (JSON lines)");
@@ -84,7 +87,7 @@ int main(int argc, char** argv) {
                "Allow --metrics-listen on a non-loopback address (the endpoint has no "
                "authentication)");
   // One namespace from the command line, or the configuration file: not both.
-  for (auto* o : {name, source, keep, mode, group, schema, secrets, sealing}) {
+  for (auto* o : {name, source, keep, mode, group, schema, secrets, sealing, no_registry}) {
     o->excludes("--config");
   }
   name->needs(source);

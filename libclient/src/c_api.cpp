@@ -77,6 +77,10 @@ int shmconf_open_with(const char* name, const shmconf_open_options* opts, shmcon
         opts->check_owner != 0) {
       o.expected_owner = static_cast<uid_t>(opts->expected_owner);
     }
+    if (has(offsetof(shmconf_open_options, no_reader_registry), sizeof opts->no_reader_registry) &&
+        opts->no_reader_registry != 0) {
+      o.register_reader = false;
+    }
   }
   auto r = shmconf::Client::try_open(name, o);
   if (!r) return code(r.error());

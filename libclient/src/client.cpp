@@ -172,6 +172,9 @@ Result<std::unique_ptr<ClientImpl>> ClientImpl::attach(std::string_view ns,
       return Errc::kVersion;
     }
     if (c->ctl_->size != sizeof(format::ControlBlock)) return Errc::kCorrupt;
+    // Attached: recorded in the reader registry, holding nothing yet (the
+    // first read adopts a version). Never fails the attach.
+    if (options.register_reader) c->registry_.claim(c->prefix_, c->ns_, c->owner_, 0, 0);
     return c;
   } catch (const std::bad_alloc&) {
     return Errc::kNoMemory;
@@ -242,11 +245,16 @@ void ClientImpl::refresh_locked(std::uint64_t gen) const noexcept {
     return;
   }
   if (rec.version == 0) {
+    if (cur_) registry_.update(0, rec.generation);
     cur_.reset();
     return;
   }
   if (cur_ && cur_->segment_id == rec.segment_id) return;
-  if (auto m = map_segment(rec)) cur_ = std::move(m);
+  if (auto m = map_segment(rec)) {
+    cur_ = std::move(m);
+    // Adoption, not a read: the registry hears of each version once.
+    registry_.update(rec.version, rec.generation);
+  }
 }
 
 std::shared_ptr<const Mapping> ClientImpl::map_segment(const Record& rec) const noexcept {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "registry_slot.hpp"
 #include "shmconf/client.hpp"
 #include "shmconf/detail/control.hpp"
 #include "shmconf/format.hpp"
@@ -68,6 +69,9 @@ class ClientImpl {
   mutable std::uint64_t cur_gen_ = 0;
   mutable std::shared_ptr<const Mapping> cur_;
   mutable std::string last_error_;
+  // This client's slot in the reader registry; updated under mu_ when a new
+  // segment is adopted (refresh_locked), never on the fast path.
+  mutable RegistrySlot registry_;
 };
 
 }  // namespace shmconf::detail

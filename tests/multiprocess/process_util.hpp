@@ -373,12 +373,16 @@ inline void unlink_shm_objects(const std::string& prefix) {
   for (const auto& n : names) ::shm_unlink(("/" + n).c_str());
 }
 
+// The control blocks and segments of `prefix`, sorted. Not the reader
+// registries ("<prefix>.<ns>.readers"), which readers write and which
+// registry_test.cpp covers.
 inline std::vector<std::string> shm_objects(const std::string& prefix) {
   const std::string stem = prefix + ".";
   std::vector<std::string> names;
   if (DIR* d = ::opendir("/dev/shm")) {
     while (const dirent* e = ::readdir(d)) {
-      if (std::string_view(e->d_name).starts_with(stem)) names.emplace_back(e->d_name);
+      const std::string_view n = e->d_name;
+      if (n.starts_with(stem) && !n.ends_with(".readers")) names.emplace_back(n);
     }
     ::closedir(d);
   }

@@ -265,7 +265,7 @@ class Reader {
     YAML::Node mode_copy;
     each(at,
          {"sources", "environment", "environment_parents", "schema", "plaintext_secrets", "guards",
-          "keep", "mode", "group", "state_dir", "limits", "sealing_keys"},
+          "keep", "mode", "group", "state_dir", "limits", "sealing_keys", "reader_registry"},
          [&](const std::string& key, const At& v) {
            if (key == "sources") {
              if (!v.node.IsSequence() || v.node.size() == 0) {
@@ -322,6 +322,7 @@ class Reader {
              }
            }
            if (key == "group") ns.group = str(v);
+           if (key == "reader_registry") o.reader_registry = boolean(v);
            if (key == "state_dir") o.state_dir = path(v);
            if (key == "limits") limits(v, o.limits);
            if (key == "sealing_keys") sealing_keys(v, o.sealing_keys);

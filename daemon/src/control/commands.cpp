@@ -28,7 +28,10 @@ json failure(std::string_view code, const std::string& error) {
 }
 
 json cmd_status(Call& c) {
+  c.service.sweep_readers();
   json j = status_json(c.service, c.show_secrets);
+  const RegistryView readers = c.service.readers();
+  if (readers.error.empty()) j["readers"] = readers.readers.size();
   j["ok"] = c.service.has_live();
   if (!c.service.has_live()) j["error"] = "no snapshot is live";
   c.host.add_daemon_status(j);
@@ -38,6 +41,29 @@ json cmd_status(Call& c) {
 json cmd_version(Call& c) { return {{"ok", true}, {"version", c.service.live_version()}}; }
 
 json cmd_metrics(Call& c) { return {{"ok", true}, {"text", c.host.metrics_text()}}; }
+
+// The reader registry after a sweep: who serves which version.
+json cmd_readers(Call& c) {
+  c.service.sweep_readers();
+  const RegistryView v = c.service.readers();
+  if (!v.error.empty()) return failure("unavailable", "no reader registry: " + v.error);
+  json list = json::array();
+  for (const ReaderEntry& r : v.readers) {
+    list.push_back({{"pid", r.pid},
+                    {"uid", r.uid},
+                    {"exe", r.exe},
+                    {"version", r.version},
+                    {"generation", r.generation},
+                    {"attach_time_ns", r.attach_time_ns},
+                    {"since_ns", r.since_ns},
+                    {"slot", r.slot}});
+  }
+  return {{"ok", true},
+          {"namespace", c.service.options().name},
+          {"live_version", c.service.live_version()},
+          {"slots", v.slots},
+          {"readers", std::move(list)}};
+}
 
 json cmd_explain(Call& c) {
   // The layers as the sources hold them now (they may differ from the live
@@ -114,7 +140,7 @@ constexpr Command kCommands[] = {
     {"status", cmd_status},   {"version", cmd_version},   {"metrics", cmd_metrics},
     {"explain", cmd_explain}, {"history", cmd_history},   {"diff", cmd_diff},
     {"reload", cmd_reload},   {"rollback", cmd_rollback}, {"set", cmd_set},
-    {"unset", cmd_unset},
+    {"unset", cmd_unset},     {"readers", cmd_readers},
 };
 
 json refuse(CommandHost& host, const std::string& cmd, const Peer& peer) {

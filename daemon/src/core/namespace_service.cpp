@@ -56,6 +56,7 @@ double NamespaceService::uptime_seconds() const {
 
 void NamespaceService::start() {
   publisher_ = std::make_unique<Publisher>(opts_.prefix, opts_.name, opts_.access);
+  open_registry();
   const SavedState saved = read_state(state_.store(), opts_.limits);
   if (saved.overrides) overrides_ = *saved.overrides;
   next_version_ = saved.next_version;
@@ -136,6 +137,7 @@ std::optional<double> NamespaceService::flush_state() noexcept {
   const std::optional<double> seconds = write_state();
   retired_.clear();
   if (publisher_ && live_) publisher_->prepare_spare(live_->size());
+  sweep_readers(/*every_second=*/true);
   return seconds;
 }
 

@@ -33,6 +33,7 @@
 #include "core/options.hpp"
 #include "core/outcome.hpp"
 #include "publish/publisher.hpp"
+#include "publish/registry.hpp"
 #include "retain/retained.hpp"
 #include "sources/sources.hpp"
 #include "sources/substitute.hpp"
@@ -152,6 +153,17 @@ class NamespaceService {
   // ConfigError when the sources do not load.
   Explanation explain(const std::string& key) const;
 
+  // The reader registry (core/readers.cpp). sweep_readers() repairs a
+  // damaged registry and frees the slots of dead readers, logging both; it
+  // runs at start and on `status` and `readers`, and from flush_state()
+  // (every loop round) when `every_second` and a second has passed since
+  // the last sweep. readers() is what the registry holds (dead readers left
+  // out), read again when the last read is a second old (the metrics ask
+  // every loop round); its error says why there is none (disabled,
+  // squatted, damaged).
+  void sweep_readers(bool every_second = false) noexcept;
+  RegistryView readers() const;
+
   // Health of each SourceSpec, in order, at the last load of the sources.
   using SourceStatus = daemon::SourceStatus;
   const std::vector<SourceStatus>& source_status() const { return source_status_; }
@@ -188,6 +200,12 @@ class NamespaceService {
 
   ServiceOptions opts_;
   std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<ReaderRegistry> registry_;
+  std::string registry_error_;  // why registry_ is null
+  std::chrono::steady_clock::time_point swept_at_{};
+  mutable RegistryView readers_;  // readers()'s last read, at readers_at_
+  mutable std::chrono::steady_clock::time_point readers_at_{};
+  void open_registry() noexcept;
   StateWriter state_;
   RetainedVersions retained_;
   EventLog events_;

@@ -72,6 +72,10 @@ struct ServiceOptions {
   unsigned keep = 8;      // earlier versions retained beside the live one
   ShmAccess access;
   Limits limits;
+  // The reader registry (publish/registry.hpp): created beside the control
+  // block, mode registry_mode(access.mode); false: none, and clients record
+  // nothing.
+  bool reader_registry = true;
 };
 
 // A file source at `path` (absolute), the command line's --source FILE.

@@ -24,6 +24,7 @@ std::string socket_path(const Args& a) {
 shmconf::Client open_client_or_exit(const Args& a) {
   shmconf::ClientOptions o;
   o.prefix = a.prefix;
+  o.register_reader = false;  // a look, not a reader worth listing
   auto r = shmconf::Client::try_open(ns_or_exit(a), o);
   if (!r) {
     std::cerr << "shmconfctl: namespace '" << ns_or_exit(a)

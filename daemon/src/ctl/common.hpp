@@ -81,5 +81,8 @@ int cmd_push(const Args& a);
 // seal.cpp
 int cmd_seal_keygen(const Args& a);
 int cmd_seal(const Args& a);
+// readers.cpp
+int cmd_readers(const Args& a);
+int cmd_wait_converged(const Args& a);
 
 }  // namespace shmconf::daemon::ctl

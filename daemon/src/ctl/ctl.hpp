@@ -9,6 +9,8 @@
 //                unset: the daemon's control socket (control/client.hpp)
 //   push.cpp     push: validate a file offline, write it to etcd (CAS)
 //   seal.cpp     seal-keygen, seal: sealed secrets (docs/SECRETS.md), local
+//   readers.cpp  readers (the socket), wait-converged (the reader registry,
+//                read-only, no daemon needed)
 //   verbs.cpp    the table from name to function
 //
 // main() (daemon/shmconfctl.cpp) parses the command line into Args and calls
@@ -71,6 +73,8 @@ struct Args {
   std::string public_key_b64;                // seal --public-key-base64
   std::string key_id = "default";            // seal --key-id
   bool seal_stdin = false;                   // seal --stdin (else `value`)
+  std::uint64_t converge_version = 0;        // wait-converged VERSION
+  bool exact = false;                        // wait-converged --exact
 };
 
 // Runs the verb called `name` ("get", "reload", ...) and returns the exit

@@ -24,6 +24,9 @@ void print_status(const nlohmann::json& reply) {
               << lr.value("trigger", "") << ", " << lr.value("message", "") << "\n";
     if (!lr.value("ok", false)) std::cout << "  error: " << lr.value("error", "") << "\n";
   }
+  if (reply.contains("readers")) {
+    std::cout << "readers:      " << reply.value("readers", 0) << " (shmconfctl readers)\n";
+  }
   for (const auto& s : reply.value("sources", nlohmann::json::array())) {
     std::cout << "source:       " << s.get<std::string>() << "\n";
   }

@@ -37,6 +37,9 @@ constexpr Verb kVerbs[] = {
     // seal.cpp: sealed secrets, local
     {"seal-keygen", cmd_seal_keygen},
     {"seal", cmd_seal},
+    // readers.cpp: the reader registry
+    {"readers", cmd_readers},
+    {"wait-converged", cmd_wait_converged},
 };
 
 }  // namespace

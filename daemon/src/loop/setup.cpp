@@ -96,6 +96,7 @@ Setup setup_from_flags(DaemonFlags& f) {
     throw std::invalid_argument("--mode must be 0644, 0640 or 0600");
   }
   opts.access.group = group_or_throw(f.group, "--group");
+  opts.reader_registry = !f.no_reader_registry;
   std::string socket = f.socket;
   if (socket.empty()) {
     socket = ensure_socket_dir(default_socket(f.name));

@@ -33,6 +33,7 @@ struct DaemonFlags {
   unsigned keep = 8;
   std::string mode = "0644";
   std::string group;
+  bool no_reader_registry = false;
   std::string admin_group;
   std::string audit_log;
   unsigned debounce_ms = 100;

@@ -55,6 +55,7 @@ NamespaceSample sample_namespace(const NamespaceService& svc) {
     s.snapshot_bytes = h.segment_size;
     s.snapshot_keys = h.node_count > 0 ? h.node_count - 1 : 0;
   }
+  for (const ReaderEntry& r : svc.readers().readers) ++s.readers_by_version[r.version];
   for (const auto& src : svc.source_status()) s.sources.push_back({src.name, src.ok, src.error});
   if (s.sources.empty()) {  // no reload has run yet: the configured sources, not yet judged
     for (const SourceSpec& spec : svc.options().sources) {
@@ -344,6 +345,15 @@ void DaemonMetrics::render_snapshots(Exposition& e,
          "Versions retained for rollback, the live one included",
          [&](const NamespaceSample& s, const PerNamespace&) {
            e.sample("shmconf_retained_versions", ns_label(s.name), static_cast<double>(s.retained));
+         });
+  per_ns("shmconf_readers", "gauge",
+         "Live processes in the reader registry, by the version they serve (0: attached, "
+         "nothing read yet)",
+         [&](const NamespaceSample& s, const PerNamespace&) {
+           for (const auto& [version, count] : s.readers_by_version) {
+             e.sample("shmconf_readers", with(ns_label(s.name), "version", std::to_string(version)),
+                      static_cast<double>(count));
+           }
          });
   per_ns("shmconf_source_up", "gauge", "1 when the source was readable at the last reload attempt",
          [&](const NamespaceSample& s, const PerNamespace&) {

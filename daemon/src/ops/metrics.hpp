@@ -66,6 +66,9 @@ struct NamespaceSample {
   std::uint64_t snapshot_bytes = 0;
   std::uint64_t snapshot_keys = 0;
   std::uint64_t retained = 0;
+  // Live readers in the reader registry by the version they serve (0: none
+  // adopted yet); empty without a registry.
+  std::map<std::uint64_t, std::uint64_t> readers_by_version;
   std::vector<SourceHealth> sources;
   std::vector<RemoteSample> remotes;  // filled by the loop
 };

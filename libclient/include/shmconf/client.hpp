@@ -219,6 +219,12 @@ struct ClientOptions {
   // uid. Otherwise every segment must have the control block's owner.
   // Objects writable by group or others are always refused.
   std::optional<uid_t> expected_owner;
+  // Record this client (pid, executable, the version it serves) in the
+  // namespace's reader registry at attach and whenever it adopts a new
+  // version, never on a read (docs/OPERATIONS.md "Which process runs which
+  // version"). A registry that is absent, full or damaged is skipped
+  // silently; tools that only look (shmconfctl) turn it off.
+  bool register_reader = true;
 };
 
 class Client {

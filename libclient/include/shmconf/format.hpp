@@ -356,4 +356,106 @@ inline void store_release(std::uint32_t* p, std::uint32_t v) noexcept {
   __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+// --- Reader registry -----------------------------------------------------------
+
+// One per namespace, object "/<prefix>.<namespace>.readers" (FORMAT.md
+// "Reader registry"). Created and owned by the daemon, like the control
+// block, but writable by the readers (mode 0666, 0660 with a group, or 0600:
+// the control block's mode with the write bits of whoever may read). It is
+// never read on a client's read path and holds nothing a read depends on: a
+// client writes its own slot at attach, when it adopts a new version, and
+// when it closes. Any process that may write it may also scribble on it,
+// so every reader of it checks sizes and treats every field as a hint.
+//
+// "SHMCREG\1" as a little-endian 64-bit word.
+inline constexpr std::uint64_t kRegistryMagic = 0x01474552434D4853ull;
+inline constexpr std::uint32_t kRegistryVersion = 1;
+inline constexpr std::uint32_t kRegistrySlots = 256;      // what the daemon creates
+inline constexpr std::uint32_t kRegistryMaxSlots = 4096;  // what a reader accepts
+inline constexpr std::uint32_t kCommLength = 16;          // TASK_COMM_LEN
+
+// Offset 0. 64 bytes.
+struct RegistryHeader {
+  std::uint64_t magic;             // kRegistryMagic
+  std::uint32_t format_version;    // kRegistryVersion
+  std::uint32_t layout_signature;  // kRegistryLayoutSignature
+  std::uint32_t header_size;       // sizeof(RegistryHeader): slot 0 starts here
+  std::uint32_t slot_size;         // sizeof(RegistrySlot)
+  std::uint32_t slot_count;        // object size = header_size + slot_count * slot_size
+  std::uint32_t reserved0;         // 0
+  std::uint64_t created_time_ns;   // CLOCK_REALTIME when the daemon created it
+  std::uint64_t reserved[3];       // 0
+};
+
+// One reader. 128 bytes. Every field is one aligned word written with a
+// single atomic store; only `state` is ever compare-and-swapped.
+struct RegistrySlot {
+  // atomic; bits 0-1 the slot state (kSlotFree, kSlotClaiming, kSlotLive),
+  // bits 2-31 a sequence bumped by every transition (so a compare-and-swap
+  // on a stale view fails), bits 32-63 the owner's pid (0 when free).
+  std::uint64_t state;
+  std::uint64_t start_time;      // owner's start time: /proc/PID/stat field 22 (clock ticks)
+  std::uint64_t pid_namespace;   // inode of the owner's /proc/self/ns/pid; 0 = unknown
+  std::uint64_t version;         // version of the snapshot the owner serves; 0 = none
+  std::uint64_t generation;      // control-block generation it adopted `version` at
+  std::uint64_t attach_time_ns;  // CLOCK_REALTIME of the attach
+  std::uint64_t since_ns;        // CLOCK_REALTIME when it adopted `version`
+  std::uint32_t uid;             // owner's real uid
+  std::uint32_t reserved0;       // 0
+  char comm[kCommLength];        // owner's /proc/self/comm, NUL-padded (not terminated when 16)
+  std::uint64_t reserved[6];     // 0
+};
+
+inline constexpr std::uint64_t kSlotFree = 0;
+inline constexpr std::uint64_t kSlotClaiming = 1;
+inline constexpr std::uint64_t kSlotLive = 2;
+constexpr std::uint64_t slot_state(std::uint64_t word) noexcept { return word & 3u; }
+constexpr std::uint32_t slot_pid(std::uint64_t word) noexcept {
+  return static_cast<std::uint32_t>(word >> 32);
+}
+// The word after a transition of `word` to `state` owned by `pid`.
+constexpr std::uint64_t slot_next(std::uint64_t word, std::uint64_t state,
+                                  std::uint32_t pid) noexcept {
+  const std::uint64_t seq = ((word >> 2) + 1) & 0x3FFFFFFFu;
+  return (std::uint64_t{pid} << 32) | (seq << 2) | state;
+}
+
+static_assert(sizeof(RegistryHeader) == 64);
+static_assert(offsetof(RegistryHeader, format_version) == 8);
+static_assert(offsetof(RegistryHeader, layout_signature) == 12);
+static_assert(offsetof(RegistryHeader, header_size) == 16);
+static_assert(offsetof(RegistryHeader, slot_size) == 20);
+static_assert(offsetof(RegistryHeader, slot_count) == 24);
+static_assert(offsetof(RegistryHeader, created_time_ns) == 32);
+static_assert(sizeof(RegistrySlot) == 128);
+static_assert(offsetof(RegistrySlot, state) == 0);
+static_assert(offsetof(RegistrySlot, start_time) == 8);
+static_assert(offsetof(RegistrySlot, pid_namespace) == 16);
+static_assert(offsetof(RegistrySlot, version) == 24);
+static_assert(offsetof(RegistrySlot, generation) == 32);
+static_assert(offsetof(RegistrySlot, attach_time_ns) == 40);
+static_assert(offsetof(RegistrySlot, since_ns) == 48);
+static_assert(offsetof(RegistrySlot, uid) == 56);
+static_assert(offsetof(RegistrySlot, comm) == 64);
+
+// FNV-1a over the registry's struct sizes and key offsets, as
+// layout_signature() does for segments.
+constexpr std::uint32_t registry_layout_signature() noexcept {
+  std::uint32_t h = 2166136261u;
+  const std::uint32_t parts[] = {
+      sizeof(RegistryHeader),       sizeof(RegistrySlot), offsetof(RegistrySlot, version),
+      offsetof(RegistrySlot, comm), kCommLength,          kRegistryVersion};
+  for (std::uint32_t p : parts) {
+    for (int i = 0; i < 4; ++i) {
+      h ^= (p >> (8 * i)) & 0xFFu;
+      h *= 16777619u;
+    }
+  }
+  return h;
+}
+inline constexpr std::uint32_t kRegistryLayoutSignature = registry_layout_signature();
+constexpr std::uint64_t registry_object_size(std::uint32_t slots) noexcept {
+  return sizeof(RegistryHeader) + std::uint64_t{slots} * sizeof(RegistrySlot);
+}
+
 }  // namespace shmconf::format

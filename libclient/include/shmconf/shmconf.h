@@ -77,9 +77,12 @@ typedef struct shmconf_open_options {
                               must be owned by expected_owner (the daemon's
                               uid); refuses a name squatted by another user */
   uint32_t expected_owner; /* a uid; read only when check_owner is set */
+  int no_reader_registry;  /* non-zero: do not record this client in the
+                              namespace's reader registry (pid, executable,
+                              version served; see shmconfctl readers) */
 } shmconf_open_options;
 #define SHMCONF_OPEN_OPTIONS_INIT \
-  { sizeof(shmconf_open_options), NULL, 0, 0 }
+  { sizeof(shmconf_open_options), NULL, 0, 0, 0 }
 
 /* Attach with options (NULL = all defaults). SHMCONF_E_PERMISSION when
  * check_owner is set and an object has another owner. */
