@@ -5,11 +5,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,62 +38,93 @@ ssize_t read_small(const char* path, char* buf, std::size_t cap) noexcept {
   return n;
 }
 
-void store(std::uint64_t* p, std::uint64_t v) noexcept { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-void store(std::uint32_t* p, std::uint32_t v) noexcept { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-
-bool cas(std::uint64_t* p, std::uint64_t expected, std::uint64_t desired) noexcept {
-  return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE);
-}
-
-// The registry mapped read-write for one operation; empty when it cannot be
-// used (absent, not the daemon's, not writable by us, damaged).
-class Mapped {
+// The registry opened read-write for one operation, under an exclusive OFD
+// lock on the whole object; closed (and so unlocked) by the destructor.
+// Empty when it cannot be used: absent, not the daemon's, not writable by
+// us, damaged, or locked by someone else for longer than a few yields.
+//
+// Slots are read and written with pread/pwrite, never through a mapping:
+// anyone allowed to register may also truncate the object, and a store to
+// a mapping past the new end would kill this process with SIGBUS. A pwrite
+// past the end cannot; it extends the object, which the daemon's next
+// sweep finds damaged and resets. Registrants serialise on the lock; the
+// daemon's sweep only ever frees a slot, with one compare-and-swap of its
+// state word, which a registrant's write of another word makes fail.
+class Registry {
  public:
-  Mapped(const std::string& name, uid_t owner) noexcept {
-    const int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
-    if (fd < 0) return;
+  Registry(const std::string& name, uid_t owner) noexcept {
+    fd_ = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (fd_ < 0) return;
     struct stat st {};
-    const bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == owner &&
+    const bool ok = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == owner &&
                     static_cast<std::uint64_t>(st.st_size) >= format::registry_object_size(1) &&
                     static_cast<std::uint64_t>(st.st_size) <=
                         format::registry_object_size(format::kRegistryMaxSlots);
-    if (ok) {
-      len_ = static_cast<std::size_t>(st.st_size);
-      void* a = ::mmap(nullptr, len_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-      if (a != MAP_FAILED) addr_ = a;
+    format::RegistryHeader h{};
+    // The size again under the lock: a truncation before it shows here.
+    if (!ok || !lock() || !read_at(0, &h, sizeof h) || ::fstat(fd_, &st) != 0 ||
+        registry_header_problem(h, static_cast<std::uint64_t>(st.st_size)) != nullptr) {
+      close();
+      return;
     }
-    ::close(fd);
-    if (addr_ == nullptr) return;
-    const auto* h = static_cast<const format::RegistryHeader*>(addr_);
-    if (registry_header_problem(*h, len_) != nullptr) return;
-    slots_ = reinterpret_cast<format::RegistrySlot*>(static_cast<char*>(addr_) + h->header_size);
-    count_ = h->slot_count;
+    count_ = h.slot_count;
   }
-  ~Mapped() {
-    if (addr_ != nullptr) ::munmap(addr_, len_);
-  }
-  Mapped(const Mapped&) = delete;
-  Mapped& operator=(const Mapped&) = delete;
+  ~Registry() { close(); }
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
 
-  format::RegistrySlot* slot(int i) const noexcept {
-    return slots_ != nullptr && i >= 0 && static_cast<std::uint32_t>(i) < count_ ? &slots_[i]
-                                                                                 : nullptr;
+  std::uint32_t count() const noexcept { return count_; }
+  bool read_slot(std::uint32_t i, format::RegistrySlot* out) const noexcept {
+    return i < count_ && read_at(offset(i), out, sizeof *out);
   }
-  std::uint32_t count() const noexcept { return slots_ != nullptr ? count_ : 0; }
+  bool write_slot(std::uint32_t i, const format::RegistrySlot& slot) const noexcept {
+    return i < count_ && write_at(offset(i), &slot, sizeof slot);
+  }
+  // The state word alone (freeing a slot).
+  bool write_state(std::uint32_t i, std::uint64_t word) const noexcept {
+    return i < count_ &&
+           write_at(offset(i) + offsetof(format::RegistrySlot, state), &word, sizeof word);
+  }
 
  private:
-  void* addr_ = nullptr;
-  std::size_t len_ = 0;
-  format::RegistrySlot* slots_ = nullptr;
+  static std::uint64_t offset(std::uint32_t i) noexcept {
+    return sizeof(format::RegistryHeader) + std::uint64_t{i} * sizeof(format::RegistrySlot);
+  }
+  // Another registrant holds the lock for microseconds; a process that
+  // keeps it only costs us these few tries, then registration is skipped.
+  bool lock() const noexcept {
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    for (int attempt = 0; attempt < kLockAttempts; ++attempt) {
+      if (::fcntl(fd_, F_OFD_SETLK, &fl) == 0) return true;
+      if (errno != EAGAIN && errno != EACCES && errno != EINTR) return false;
+      ::sched_yield();
+    }
+    return false;
+  }
+  bool read_at(std::uint64_t off, void* buf, std::size_t n) const noexcept {
+    return ::pread(fd_, buf, n, static_cast<off_t>(off)) == static_cast<ssize_t>(n);
+  }
+  bool write_at(std::uint64_t off, const void* buf, std::size_t n) const noexcept {
+    return ::pwrite(fd_, buf, n, static_cast<off_t>(off)) == static_cast<ssize_t>(n);
+  }
+  void close() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    count_ = 0;
+  }
+
+  static constexpr int kLockAttempts = 64;
+  int fd_ = -1;
   std::uint32_t count_ = 0;
 };
 
-void write_version(format::RegistrySlot* s, std::uint64_t version, std::uint64_t generation,
-                   std::uint64_t now) noexcept {
-  store(&s->version, version);
-  store(&s->generation, generation);
-  store(&s->since_ns, now);
+void set_version(format::RegistrySlot& s, std::uint64_t version, std::uint64_t generation,
+                 std::uint64_t now) noexcept {
+  s.version = version;
+  s.generation = generation;
+  s.since_ns = now;
 }
 
 }  // namespace
@@ -176,48 +209,41 @@ void RegistrySlot::claim(const std::string& prefix, const std::string& ns, uid_t
 bool RegistrySlot::try_claim(std::uint64_t version, std::uint64_t generation) noexcept {
   index_ = -1;
   pid_ = ::getpid();
-  Mapped reg(name_, owner_);
+  Registry reg(name_, owner_);
   const std::uint32_t n = reg.count();
   if (n == 0) return false;
   const std::uint64_t our_ns = own_pid_namespace();
   const auto me = static_cast<std::uint32_t>(pid_);
-  // Step 1: a slot that is free, or whose owner is gone, becomes ours with
-  // one compare-and-swap of the state word (our pid in it). Starting at a
-  // pid-dependent slot spreads concurrent claimers.
+  // A slot that is free, or whose owner is gone, becomes ours: under the
+  // lock no other registrant writes meanwhile. Starting at a pid-dependent
+  // slot keeps a process's slot stable across restarts of its clients.
   const std::uint32_t start = static_cast<std::uint32_t>((me * 2654435761u) % n);
   for (std::uint32_t k = 0; k < n; ++k) {
-    format::RegistrySlot* s = reg.slot(static_cast<int>((start + k) % n));
-    const std::uint64_t w = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-    const std::uint64_t st = format::slot_state(w);
+    const std::uint32_t i = (start + k) % n;
+    format::RegistrySlot s{};
+    if (!reg.read_slot(i, &s)) return false;
+    const std::uint64_t st = format::slot_state(s.state);
     if (st != format::kSlotFree) {
-      const std::uint32_t pid = format::slot_pid(w);
+      const std::uint32_t pid = format::slot_pid(s.state);
       if (pid == me) continue;  // another client of this process
-      const std::uint64_t started = __atomic_load_n(&s->start_time, __ATOMIC_RELAXED);
-      const std::uint64_t pidns = __atomic_load_n(&s->pid_namespace, __ATOMIC_RELAXED);
-      if (!owner_gone(pid, st == format::kSlotLive ? started : 0, pidns, our_ns)) continue;
+      if (!owner_gone(pid, st == format::kSlotLive ? s.start_time : 0, s.pid_namespace, our_ns)) {
+        continue;
+      }
     }
-    const std::uint64_t claiming = format::slot_next(w, format::kSlotClaiming, me);
-    if (!cas(&s->state, w, claiming)) continue;
-    // Step 2: the fields, each one atomic store.
-    store(&s->start_time, process_start_time(pid_));
-    store(&s->pid_namespace, our_ns);
-    store(&s->attach_time_ns, attach_ns_);
-    store(&s->uid, static_cast<std::uint32_t>(::getuid()));
+    format::RegistrySlot mine{};
+    mine.state = format::slot_next(s.state, format::kSlotLive, me);
+    mine.start_time = process_start_time(pid_);
+    mine.pid_namespace = our_ns;
+    mine.attach_time_ns = attach_ns_;
+    mine.uid = static_cast<std::uint32_t>(::getuid());
     char comm[format::kCommLength + 1] = {};
     const ssize_t len = read_small("/proc/self/comm", comm, sizeof comm);
     if (len > 0 && comm[len - 1] == '\n') comm[len - 1] = '\0';
-    std::uint64_t words[2] = {};
-    std::memcpy(words, comm, sizeof words);
-    store(reinterpret_cast<std::uint64_t*>(s->comm), words[0]);
-    store(reinterpret_cast<std::uint64_t*>(s->comm + 8), words[1]);
-    write_version(s, version, generation, wall_ns());
-    // Step 3: publish. The release orders the fields before the live
-    // state for whoever acquires it; fails only if someone took the slot
-    // from us meanwhile (a hostile writer), and then we have none.
-    const std::uint64_t live = format::slot_next(claiming, format::kSlotLive, me);
-    if (!cas(&s->state, claiming, live)) return false;
-    index_ = static_cast<int>((start + k) % n);
-    word_ = live;
+    std::memcpy(mine.comm, comm, format::kCommLength);
+    set_version(mine, version, generation, wall_ns());
+    if (!reg.write_slot(i, mine)) return false;
+    index_ = static_cast<int>(i);
+    word_ = mine.state;
     return true;
   }
   return false;  // full: nothing recorded
@@ -226,12 +252,15 @@ bool RegistrySlot::try_claim(std::uint64_t version, std::uint64_t generation) no
 void RegistrySlot::update(std::uint64_t version, std::uint64_t generation) noexcept {
   if (name_.empty()) return;
   if (index_ >= 0 && pid_ == ::getpid()) {
-    Mapped reg(name_, owner_);
-    format::RegistrySlot* s = reg.slot(index_);
-    if (s != nullptr && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == word_) {
-      write_version(s, version, generation, wall_ns());
+    Registry reg(name_, owner_);
+    format::RegistrySlot s{};
+    const auto i = static_cast<std::uint32_t>(index_);
+    if (reg.read_slot(i, &s) && s.state == word_) {
+      set_version(s, version, generation, wall_ns());
+      (void)reg.write_slot(i, s);
       return;
     }
+    if (reg.count() == 0) return;  // unusable now: try again at the next version
   }
   // No slot yet (the registry was full or absent at attach), it was taken
   // from us, or this is a forked child: claim one now.
@@ -240,9 +269,11 @@ void RegistrySlot::update(std::uint64_t version, std::uint64_t generation) noexc
 
 void RegistrySlot::release() noexcept {
   if (name_.empty() || index_ < 0 || pid_ != ::getpid()) return;
-  Mapped reg(name_, owner_);
-  if (format::RegistrySlot* s = reg.slot(index_)) {
-    (void)cas(&s->state, word_, format::slot_next(word_, format::kSlotFree, 0));
+  Registry reg(name_, owner_);
+  format::RegistrySlot s{};
+  const auto i = static_cast<std::uint32_t>(index_);
+  if (reg.read_slot(i, &s) && s.state == word_) {
+    (void)reg.write_state(i, format::slot_next(word_, format::kSlotFree, 0));
   }
   index_ = -1;
 }

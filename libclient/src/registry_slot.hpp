@@ -4,14 +4,17 @@
 //
 // Never on the read path: these run at attach, under ClientImpl's mutex in
 // the slow path that maps a new segment, and in the destructor. Every
-// operation opens and maps the registry for its own duration, checks the
-// object first, and does nothing at all when the registry is absent, not
-// the daemon's, not writable by this process, damaged or full: the
-// registry can never make a read fail. noexcept throughout.
+// operation opens the registry for its own duration, takes the registrants'
+// OFD lock (a few tries), checks the object, and reads and writes slots
+// with pread/pwrite, never through a mapping, so a registrant truncating
+// the object cannot make this process fault. It does nothing at all when
+// the registry is absent, not the daemon's, not writable by this process,
+// locked, damaged or full: the registry can never make a read fail.
+// noexcept throughout.
 //
 // Thread-safety: the owner serialises calls (ClientImpl's mutex or
-// construction/destruction). Cost: shm_open, fstat, mmap and munmap of a
-// 33 KB object, plus a scan of its slots when claiming.
+// construction/destruction). Cost: shm_open, fstat, fcntl and a pread and
+// pwrite of 128 bytes, plus a pread per slot scanned when claiming.
 #pragma once
 
 #include <sys/types.h>

@@ -311,6 +311,72 @@ TEST_F(RegistryTest, FullRegistry_ReaderUnregisteredButReads_DeadSlotReclaimedBy
   EXPECT_TRUE(found);
 }
 
+// Anyone allowed to register may truncate the registry. A client that
+// wrote to it through a mapping died of SIGBUS when that happened between
+// its size check and its store; clients use pread/pwrite, so a process
+// truncating in a loop costs them their registration, never a read.
+TEST_F(RegistryTest, TruncatedInALoop_ReadersAdoptEveryVersion) {
+  run_daemon();
+  const std::string name = registry_name();
+  const auto size = static_cast<off_t>(format::registry_object_size(format::kRegistrySlots));
+  ForkedChild& truncator = start_child([name, size](int cmd, int out) {
+    const int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) return 1;
+    ::fcntl(cmd, F_SETFL, O_NONBLOCK);
+    report(out, "truncating");
+    char c;
+    while (::read(cmd, &c, 1) < 0) {  // until the parent writes or closes
+      (void)::ftruncate(fd, 0);
+      (void)::ftruncate(fd, size);
+    }
+    return 0;
+  });
+  ASSERT_EQ(truncator.next_report(), "truncating");
+  ForkedChild& k = start_reader("steady");
+  ASSERT_EQ(k.next_report(), "ready 1 1");
+  for (std::uint64_t v = 2; v <= 40; ++v) {
+    publish("a: " + std::to_string(v) + "\n", v);
+    ASSERT_TRUE(k.command("adopt " + std::to_string(v - 1)));
+    ASSERT_EQ(k.next_report(), "v " + std::to_string(v) + " " + std::to_string(v));
+  }
+  ASSERT_TRUE(truncator.command("stop"));
+  ASSERT_TRUE(truncator.proc.wait(deadline()));
+  ASSERT_TRUE(k.command("exit"));
+  ASSERT_TRUE(k.proc.wait(deadline()));
+  EXPECT_EQ(k.proc.status.value_or(-1), 0) << describe_status(k.proc.status.value_or(-1));
+}
+
+// A process that takes the registrants' lock and keeps it: readers attach
+// and adopt versions as before, unregistered, and register once it is gone.
+TEST_F(RegistryTest, LockHeldForever_ReadersUnaffected_RegisterAfterwards) {
+  run_daemon();
+  const std::string name = registry_name();
+  ForkedChild& holder = start_child([name](int cmd, int out) {
+    const int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fd < 0 || ::fcntl(fd, F_OFD_SETLK, &fl) != 0) return 1;
+    report(out, "locked");
+    LineReader commands(cmd);
+    (void)commands.next(deadline(4 * kWait));
+    return 0;
+  });
+  ASSERT_EQ(holder.next_report(), "locked");
+  ForkedChild& k = start_reader("patient");
+  ASSERT_EQ(k.next_report(), "ready 1 1");
+  publish("a: 2\n", 2);
+  ASSERT_TRUE(k.command("adopt 1"));
+  ASSERT_EQ(k.next_report(), "v 2 2");
+  EXPECT_EQ(readers().count(static_cast<std::uint32_t>(k.proc.pid)), 0u);
+  ASSERT_TRUE(holder.command("release"));
+  ASSERT_TRUE(holder.proc.wait(deadline()));
+  publish("a: 3\n", 3);
+  ASSERT_TRUE(k.command("adopt 2"));
+  ASSERT_EQ(k.next_report(), "v 3 3");
+  EXPECT_EQ(readers()[static_cast<std::uint32_t>(k.proc.pid)], 3u);
+}
+
 TEST_F(RegistryTest, SquattedRegistry_DaemonServesWithoutIt) {
   // A symbolic link on the name: never the daemon's, never opened.
   const std::string link = "/dev/shm" + registry_name();
