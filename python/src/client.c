@@ -34,13 +34,32 @@ const shmconf_snapshot *sc_client_current(ClientObject *self) {
 }
 
 static PyObject *client_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"name", "prefix", NULL};
+  static char *kwlist[] = {"name", "prefix", "register", "expected_owner", NULL};
   const char *name = NULL, *prefix = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|z:Client", kwlist, &name, &prefix)) return NULL;
+  int register_reader = 1;
+  PyObject *owner = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|z$pO:Client", kwlist, &name, &prefix,
+                                   &register_reader, &owner)) {
+    return NULL;
+  }
+  shmconf_open_options opts = SHMCONF_OPEN_OPTIONS_INIT;
+  opts.prefix = prefix;
+  opts.no_reader_registry = !register_reader;
+  if (owner != Py_None) {
+    /* Refuse objects of any other owner: a name squatted by another user. */
+    const unsigned long uid = PyLong_AsUnsignedLong(owner);
+    if (PyErr_Occurred()) return NULL;
+    if (uid > 0xFFFFFFFFul) {
+      PyErr_SetString(PyExc_OverflowError, "expected_owner is not a uid");
+      return NULL;
+    }
+    opts.check_owner = 1;
+    opts.expected_owner = (uint32_t)uid;
+  }
   ClientObject *self = (ClientObject *)type->tp_alloc(type, 0);
   if (self == NULL) return NULL;
   self->name = PyUnicode_FromString(name);
-  int rc = self->name ? shmconf_open_prefix(name, prefix, &self->c) : 0;
+  int rc = self->name ? shmconf_open_with(name, &opts, &self->c) : 0;
   if (self->name == NULL || rc != 0) {
     if (rc != 0) sc_raise(rc, name);
     Py_DECREF(self);

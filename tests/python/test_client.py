@@ -267,3 +267,44 @@ def test_reader_in_another_process_sees_the_publish(fresh_daemon):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def _reader_pids(daemon):
+    out = daemon.ctl("readers").stdout
+    pids = set()
+    for line in out.splitlines():
+        fields = line.split()
+        if fields and fields[0].isdigit():
+            pids.add(int(fields[0]))
+    return pids
+
+
+def test_register_false_keeps_the_client_out_of_the_reader_registry(fresh_daemon):
+    script = (
+        "import shmconf, sys\n"
+        "c = shmconf.Client('app', prefix=sys.argv[1], register=sys.argv[2] == '1')\n"
+        "print(c.get('database.port'), flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    procs = []
+    try:
+        for reg in ("1", "0"):
+            p = subprocess.Popen([sys.executable, "-c", script, fresh_daemon.prefix, reg],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            procs.append(p)
+            assert p.stdout.readline().strip() == "5432"
+        listed = _reader_pids(fresh_daemon)
+        assert procs[0].pid in listed
+        assert procs[1].pid not in listed
+    finally:
+        for p in procs:
+            p.stdin.close()
+            p.wait(WAIT)
+
+
+def test_expected_owner_refuses_objects_of_another_owner(daemon):
+    mine = shmconf.Client("app", prefix=daemon.prefix, expected_owner=os.getuid())
+    assert mine.get("database.port") == 5432
+    mine.close()
+    with pytest.raises(shmconf.PermissionDenied):
+        shmconf.Client("app", prefix=daemon.prefix, expected_owner=os.getuid() + 12345)
