@@ -10,7 +10,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -71,11 +73,15 @@ struct Built {
   SegmentView view;
 };
 
-// "t<pid>x<counter>": unique per test in this process and across processes
-// running the suite in parallel.
+// "t<pid>x<counter>r<salt>": unique per test in this process and across
+// processes running the suite in parallel; the random salt keeps a reused
+// pid from meeting objects a killed test process left behind.
 inline std::string unique_prefix() {
   static std::atomic<unsigned> counter{0};
-  return "t" + std::to_string(::getpid()) + "x" + std::to_string(counter.fetch_add(1));
+  static const unsigned salt = std::random_device{}() & 0xffffffu;
+  char tail[16];
+  std::snprintf(tail, sizeof tail, "r%06x", salt);
+  return "t" + std::to_string(::getpid()) + "x" + std::to_string(counter.fetch_add(1)) + tail;
 }
 
 // A Publisher on a unique prefix, namespace "app", publishing JSON text.

@@ -31,6 +31,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -39,6 +40,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -79,10 +81,15 @@ inline int ms_until(Clock::time_point t) {
   return static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1 << 30));
 }
 
-// "mp<pid>x<n>": unique per test process and per call, a valid prefix.
+// "mp<pid>x<n>r<salt>": unique per test process and per call, a valid
+// prefix. The random salt keeps a reused pid (pid_max may be 32768) from
+// meeting objects an earlier, killed test process left behind.
 inline std::string unique_prefix() {
   static int counter = 0;
-  return "mp" + std::to_string(::getpid()) + "x" + std::to_string(++counter);
+  static const unsigned salt = std::random_device{}() & 0xffffffu;
+  char tail[16];
+  std::snprintf(tail, sizeof tail, "r%06x", salt);
+  return "mp" + std::to_string(::getpid()) + "x" + std::to_string(++counter) + tail;
 }
 
 class Fd {

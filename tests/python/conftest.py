@@ -37,7 +37,8 @@ class Daemon:
     def __init__(self, tmp, config, name="app", extra=()):
         self.tmp = tmp
         self.name = name
-        self.prefix = f"py{os.getpid()}x{next(_counter)}"
+        # The salt keeps a reused pid from meeting objects a killed run left.
+        self.prefix = f"py{os.getpid()}x{next(_counter)}r{_SALT}"
         self.source = os.path.join(tmp, "app.json")
         self.socket = os.path.join(tmp, "ctl.sock")
         self.write(config)
@@ -116,6 +117,7 @@ def _count():
 
 
 _counter = _count()
+_SALT = os.urandom(3).hex()
 
 
 def _daemon(config, extra=()):
