@@ -44,7 +44,11 @@ class SealedSecretsTest : public MultiProcessTest {
     std::string ref = r.out;
     if (ref.ends_with('\n')) ref.pop_back();
     EXPECT_TRUE(ref.starts_with("${sealed:" + key_id + ":")) << ref;
-    EXPECT_EQ(ref.find(value), std::string::npos);
+    // The plaintext is not in the sealed text. Only checked for values of
+    // 8 bytes or more: a short one ("va") turns up in random base64 by chance.
+    if (value.size() >= 8) {
+      EXPECT_EQ(ref.find(value), std::string::npos);
+    }
     return ref;
   }
 
