@@ -30,6 +30,14 @@ int poll_sliced(std::vector<pollfd>& fds, int timeout_ms) {
   for (std::size_t i = 0; i < fds.size(); i += slice) {
     const std::size_t n = std::min(slice, fds.size() - i);
     const int r = ::poll(fds.data() + i, n, i == 0 ? wait : 0);
+    if (r < 0 && errno == EINVAL) {
+      // The limit went down again between reading it and polling (another
+      // process may change it with prlimit at any time): nothing is known
+      // to be ready; wait a slice and let the loop come round again.
+      for (pollfd& p : fds) p.revents = 0;
+      (void)::poll(nullptr, 0, wait);
+      return 0;
+    }
     if (r < 0) return r;
     ready += r;
   }
@@ -39,7 +47,14 @@ int poll_sliced(std::vector<pollfd>& fds, int timeout_ms) {
 }  // namespace
 
 int poll_all(std::vector<pollfd>& fds, int timeout_ms) {
-  const int n = ::poll(fds.data(), fds.size(), timeout_ms);
+  int n = ::poll(fds.data(), fds.size(), timeout_ms);
+  // The limit may be raised between the refusal and the check below (the
+  // administrator, or prlimit from another process): the set fits now, so
+  // poll it whole again rather than report the stale EINVAL.
+  for (int again = 0; n < 0 && errno == EINVAL && again < 3 && fds.size() <= descriptor_limit();
+       ++again) {
+    n = ::poll(fds.data(), fds.size(), timeout_ms);
+  }
   if (n >= 0 || errno != EINVAL || fds.size() <= descriptor_limit()) {
     if (n >= 0 && g_sliced) {
       g_sliced = false;
