@@ -4,6 +4,9 @@
 #include <bit>
 #include <charconv>
 #include <cstring>
+#include <exception>
+#include <system_error>
+#include <thread>
 
 #include "validate/validate.hpp"
 
@@ -62,6 +65,46 @@ format::Origin origin_of(const Value& v) {
                                                   : static_cast<std::uint16_t>(v.origin.source);
   return o;
 }
+
+// Runs `work` on a thread of its own when asked to and a thread is to be
+// had; join() waits for it and rethrows what it threw. The destructor joins
+// too, so an exception on the caller's side never leaves it running.
+class Beside {
+ public:
+  template <typename F>
+  Beside(bool wanted, F work) {
+    if (!wanted) return;
+    try {
+      thread_ = std::thread([this, work] {
+        try {
+          work();
+        } catch (...) {
+          error_ = std::current_exception();
+        }
+      });
+    } catch (const std::system_error&) {
+      // No thread: started() is false and the caller does the work itself.
+    }
+  }
+  ~Beside() {
+    if (thread_.joinable()) thread_.join();
+  }
+  Beside(const Beside&) = delete;
+  Beside& operator=(const Beside&) = delete;
+  bool started() const { return thread_.joinable(); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::thread thread_;
+  std::exception_ptr error_;
+};
+
+// Live versions with more nodes than this are diffed on a second thread:
+// below it a thread costs more than the walk.
+constexpr std::uint32_t kDiffBesideAbove = 4096;
 
 [[noreturn]] void too_large() {
   throw ConfigError("", 0, 0, "", "configuration too large for one segment (4 GiB)");
@@ -124,8 +167,17 @@ SnapshotBuilder::SnapshotBuilder(const BuildInput& in) : in_(in) {
                     origin_of(*in_.root)});
   std::string path;
   path.reserve(format::kMaxKeyLength + 64);
-  lay_out(0, path, 0, {});
-  if (in_.previous != nullptr && !in_.previous->empty()) diff_against(*in_.previous);
+  {
+    // The change list needs only the tree and the live segment, not the
+    // layout: against a large live version it is worked out on a second
+    // core while this one lays the tree out.
+    const bool diff = in_.previous != nullptr && !in_.previous->empty();
+    Beside differ(diff && in_.previous->node_count() > kDiffBesideAbove,
+                  [this] { diff_against(*in_.previous); });
+    if (diff && !differ.started()) diff_against(*in_.previous);
+    lay_out(0, path, 0, {});
+    differ.join();
+  }
 
   const std::uint64_t n = items_.size();
   const std::uint64_t keys = n - 1;
@@ -198,6 +250,11 @@ std::uint32_t SnapshotBuilder::intern(std::string_view s, bool name) {
   return off;
 }
 
+std::uint64_t SnapshotBuilder::leaf_payload(const Value& v) {
+  if (v.type != Type::kString) return scalar_payload(v);  // 0 for an empty container
+  return format::pack(intern(v.s, false), static_cast<std::uint32_t>(v.s.size()));
+}
+
 bool SnapshotBuilder::sensitive_by_rule(const std::string& path, std::string_view rule_name) const {
   if (in_.keys == nullptr || rule_name.empty()) return false;
   if (is_sensitive_name(rule_name)) return true;
@@ -219,12 +276,10 @@ void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth
                               std::string_view rule_name) {
   const Value& v = *items_[i].value;
   const std::size_t count = child_count(v);
-  if (v.type == Type::kString) {
-    items_[i].payload = format::pack(intern(v.s, false), static_cast<std::uint32_t>(v.s.size()));
-  } else if (count == 0) {
-    items_[i].payload = scalar_payload(v);  // 0 for an empty container
+  if (count == 0) {
+    items_[i].payload = leaf_payload(v);
+    return;
   }
-  if (count == 0) return;
   if (depth >= format::kMaxDepth) {
     throw ConfigError("", v.origin.line, v.origin.column, path.substr(0, 64),
                       "nesting deeper than " + std::to_string(format::kMaxDepth) + " levels");
@@ -250,7 +305,7 @@ void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth
     }
     // The parsers refuse these already; a tree built another way must not
     // make two nodes spell one path (FORMAT.md "Key paths").
-    if (!array && (name.empty() || name.find_first_of(".[]") != std::string_view::npos)) {
+    if (!array && (name.empty() || find_path_separator(name) != std::string_view::npos)) {
       throw ConfigError("", c.origin.line, c.origin.column, path.substr(0, 64),
                         "key names must be non-empty and free of '.', '[' and ']'");
     }
@@ -269,8 +324,15 @@ void SnapshotBuilder::lay_out(std::uint32_t i, std::string& path, unsigned depth
   } else {
     for (const auto& [name, c] : v.fields) add(c, name);
   }
-  // items_ may have grown (moved): index it, never hold a reference.
+  // items_ may have grown (moved): index it, never hold a reference. A leaf
+  // needs no path: its payload is set here, in the same order as a
+  // container's subtree (the pool's layout does not depend on the shape).
   for (std::uint32_t j = 0; j < count; ++j) {
+    const Value& c = *items_[first + j].value;
+    if (child_count(c) == 0) {
+      items_[first + j].payload = leaf_payload(c);
+      continue;
+    }
     append_step(path, array, items_[first + j].name_text, j);
     lay_out(first + j, path, depth + 1, array ? rule_name : items_[first + j].name_text);
     path.resize(keep);

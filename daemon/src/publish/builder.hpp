@@ -112,6 +112,8 @@ class SnapshotBuilder {
   // `rule_name`: the name the sensitivity rule sees for node i (its own, or
   // for an array element its array's).
   void lay_out(std::uint32_t i, std::string& path, unsigned depth, std::string_view rule_name);
+  // A scalar's or empty container's payload; interns a string.
+  std::uint64_t leaf_payload(const Value& v);
   bool sensitive_by_rule(const std::string& path, std::string_view rule_name) const;
   std::uint32_t intern(std::string_view s, bool name);
   void diff_against(const SegmentView& prev);

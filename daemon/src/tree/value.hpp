@@ -122,6 +122,18 @@ const Value* find_path(const Value& root, std::string_view path);
 std::string to_json(const Value& v, bool pretty = false);
 std::uint64_t content_hash(const Value& v);
 
+// The offset of the first '.', '[' or ']' in `s` (what a key name may not
+// hold: they separate key paths), or npos. A byte loop: find_first_of would
+// call memchr over its three-byte set once per byte of the name, and this
+// runs for every key of every reload.
+inline std::size_t find_path_separator(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '.' || c == '[' || c == ']') return i;
+  }
+  return std::string_view::npos;
+}
+
 // Appends `s` to `out` as a JSON string literal.
 void append_json_string(std::string& out, std::string_view s);
 
