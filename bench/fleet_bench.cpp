@@ -21,10 +21,8 @@
 //
 // Usage: fleet_bench --out FILE [--hosts 10,50] [--changes 200] [--down-s 10] [--git ID]
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +49,7 @@
 
 #include "shmconf/client.hpp"
 #include "sources/etcd/client.hpp"
+#include "support/free_port.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -83,18 +82,6 @@ void kill_wait(pid_t& pid, int sig = SIGKILL) {
   pid = -1;
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 bool wait_until(const std::function<bool()>& f, Clock::duration limit) {
   const auto end = Clock::now() + limit;
   while (Clock::now() < end) {
@@ -106,7 +93,10 @@ bool wait_until(const std::function<bool()>& f, Clock::duration limit) {
 
 class Etcd {
  public:
-  explicit Etcd(fs::path dir) : dir_(std::move(dir)), port_(free_port()), peer_(free_port()) {}
+  explicit Etcd(fs::path dir)
+      : dir_(std::move(dir)),
+        port_(shmconf::test::free_port()),
+        peer_(shmconf::test::free_port()) {}
   ~Etcd() { kill_wait(pid_); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   void start() {

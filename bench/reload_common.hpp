@@ -1,7 +1,7 @@
 // bench/reload_common.hpp — what the reload benchmarks share
-// (reload_bench.cpp, reload_stages_bench.cpp): the generated inputs
-// (reload_inputs.cpp), sample sets and counters, the run's shared-memory
-// prefix and temporary directory.
+// (reload_bench.cpp, reload_service_bench.cpp, reload_stages_bench.cpp):
+// the generated inputs (reload_inputs.cpp), sample sets and counters, the
+// run's shared-memory prefix and temporary directory.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -83,6 +83,12 @@ inline benchmark::IterationCount iters(std::int64_t kb, bool yaml, bool cheap) {
   if (yaml) return kb <= 1 ? 100 : kb <= 100 ? 20 : kb <= 1000 ? 5 : 2;
   return kb <= 1 ? 100 : kb <= 100 ? 40 : kb <= 1000 ? 10 : 4;
 }
+
+// BM_Reload, BM_ReloadVisible and BM_Rollback (reload_service_bench.cpp),
+// registered by reload_bench.cpp among the parse floors.
+void BM_Reload(benchmark::State& state);
+void BM_ReloadVisible(benchmark::State& state);
+void BM_Rollback(benchmark::State& state);
 
 // BM_ReloadStages and BM_Wakeup (reload_stages_bench.cpp).
 void register_stage_benchmarks();

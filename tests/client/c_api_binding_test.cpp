@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "client/c_api_fixture.hpp"
 #include "client/test_util.hpp"
 #include "shmconf/shmconf.h"
 
@@ -23,31 +24,15 @@ constexpr std::string_view kConfig = R"({
   "section": {}
 })";
 
-class CApiBinding : public ::testing::Test {
+class CApiBinding : public test::CApiFixture {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(shmconf_open_prefix(test::TestPublisher::kNs, pub_.prefix().c_str(), &c_), 0);
-  }
-  void TearDown() override {
-    if (snap_ != nullptr) shmconf_snapshot_release(snap_);
-    shmconf_close(c_);
-  }
-  void publish_and_acquire(std::string_view text = kConfig) {
-    pub_.publish(text);
-    if (snap_ != nullptr) shmconf_snapshot_release(snap_);
-    snap_ = nullptr;
-    ASSERT_EQ(shmconf_snapshot_acquire(c_, &snap_), 0);
-  }
+  CApiBinding() : CApiFixture(kConfig) {}
   shmconf_value get(const char* key) {
     shmconf_value v;
     std::memset(&v, 0x5a, sizeof v);
     EXPECT_EQ(shmconf_get_value(snap_, key, std::strlen(key), &v), 0) << key;
     return v;
   }
-
-  test::TestPublisher pub_;
-  shmconf_client* c_ = nullptr;
-  shmconf_snapshot* snap_ = nullptr;
 };
 
 TEST_F(CApiBinding, GetValue_EveryTypeInOneLookup) {

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "client/c_api_fixture.hpp"
 #include "client/test_util.hpp"
 #include "shmconf/shmconf.h"
 
@@ -25,26 +26,9 @@ constexpr std::string_view kConfig = R"({
   "section": {}
 })";
 
-class CApi : public ::testing::Test {
+class CApi : public test::CApiFixture {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(shmconf_open_prefix(test::TestPublisher::kNs, pub_.prefix().c_str(), &c_), 0);
-  }
-  void TearDown() override {
-    if (snap_ != nullptr) shmconf_snapshot_release(snap_);
-    shmconf_close(c_);
-  }
-  // Publishes `text` and acquires a snapshot of it into snap_.
-  void publish_and_acquire(std::string_view text = kConfig) {
-    pub_.publish(text);
-    if (snap_ != nullptr) shmconf_snapshot_release(snap_);
-    snap_ = nullptr;
-    ASSERT_EQ(shmconf_snapshot_acquire(c_, &snap_), 0);
-  }
-
-  test::TestPublisher pub_;
-  shmconf_client* c_ = nullptr;
-  shmconf_snapshot* snap_ = nullptr;
+  CApi() : CApiFixture(kConfig) {}
 };
 
 // ---- codes ----------------------------------------------------------------------------

@@ -1,79 +1,20 @@
-// Validation before publish: JSON Schema errors positioned in the source that
-// set the value, sensitive keys, the plaintext-secret policy, the guards,
-// and their effect on a NamespaceService (rejected = live version unchanged).
+// tests/daemon/validate_test.cpp — validation before publish, in process:
+// JSON Schema errors positioned in the source that set the value, sensitive
+// keys, the plaintext-secret policy, the guards, and the bad-schema fixtures
+// of tests/data/bad/schema through the daemon's offline pipeline.
 #include "validate/validate.hpp"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cctype>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
-#include "control/replies.hpp"
-#include "core/namespace_service.hpp"
 #include "core/offline.hpp"
 #include "parse/parse.hpp"
-#include "publish/render.hpp"
-#include "shmconf/client.hpp"
-#include "support/shm_prefix.hpp"
+#include "validate_test_util.hpp"
 
 namespace shmconf::daemon {
 namespace {
-
-namespace fs = std::filesystem;
-
-class ValidateTest : public testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("shmconf-validate-" + std::to_string(::getpid()) + "-" + std::to_string(++counter_));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string write(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-  // Parses files as the daemon does: source i is "file:<path>".
-  Value load(const std::vector<std::string>& files, SourceList* names) {
-    Value merged = Value::object();
-    for (std::size_t i = 0; i < files.size(); ++i) {
-      names->push_back("file:" + files[i]);
-      merge_into(merged, parse_file(files[i], static_cast<std::uint32_t>(i)));
-    }
-    return merged;
-  }
-
-  static constexpr const char* kSchema = R"({
-    "type": "object",
-    "required": ["database"],
-    "properties": {
-      "database": {
-        "type": "object",
-        "required": ["host", "port"],
-        "properties": {
-          "host": {"type": "string"},
-          "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-          "dsn": {"type": "string", "x-sensitive": true}
-        }
-      },
-      "servers": {
-        "type": "array",
-        "items": {"type": "object", "properties": {"weight": {"type": "integer"}}}
-      }
-    }
-  })";
-
-  fs::path dir_;
-  inline static int counter_ = 0;
-};
 
 TEST_F(ValidateTest, Schema_WrongType_PointsAtTheValueInItsSource) {
   const auto schema = Schema::parse(kSchema, "schema.json");
@@ -352,164 +293,6 @@ TEST(SchemaMessages, TypeErrorNamesTheTypeFoundAndBoundsAreIntegers) {
   o.sources = {file_source(dir + "out_of_range.json")};
   EXPECT_EQ(validate_offline(o).errors.at(0).message,
             "Expected number less than or equal to 65535");
-}
-
-// --- Through a NamespaceService ----------------------------------------------
-
-void unlink_prefix(const std::string& prefix) { test::unlink_prefix(prefix); }
-
-class ValidateServiceTest : public ValidateTest {
- protected:
-  void SetUp() override {
-    ValidateTest::SetUp();
-    prefix_ = "uv" + std::to_string(::getpid()) + "n" + std::to_string(counter_);
-    opts_.name = "app";
-    opts_.prefix = prefix_;
-    config_ = write("app.yaml", "database:\n  host: db\n  port: 5432\n");
-    opts_.sources = {file_source(config_)};
-    opts_.schema = write("schema.json", kSchema);
-  }
-  void TearDown() override {
-    unlink_prefix(prefix_);
-    ValidateTest::TearDown();
-  }
-  std::string prefix_, config_;
-  ServiceOptions opts_;
-};
-
-TEST_F(ValidateServiceTest, Reload_SchemaViolation_RejectedLiveUnchanged) {
-  NamespaceService svc(opts_);
-  svc.start();
-  ASSERT_TRUE(svc.reload("test").ok);
-  const auto live = svc.live_version();
-  write("app.yaml", "database:\n  host: db\n  port: many\n");
-  const ReloadOutcome out = svc.reload("test");
-  EXPECT_FALSE(out.ok);
-  EXPECT_EQ(out.error_kind, "schema");
-  EXPECT_EQ(out.error.rfind(config_ + ":3:9: database.port: ", 0), 0u) << out.error;
-  EXPECT_EQ(outcome_json(out)["code"], "schema");
-  EXPECT_EQ(svc.live_version(), live);
-  const nlohmann::json st = status_json(svc);
-  EXPECT_EQ(st["rejections_by_kind"]["schema"], 1);
-  EXPECT_EQ(st["last_reload"]["error_kind"], "schema");
-}
-
-TEST_F(ValidateServiceTest, Reload_PlaintextSecret_RejectedUnlessPolicyAllows) {
-  write("app.yaml", "database:\n  host: db\n  port: 1\n  password: hunter2\n");
-  {
-    NamespaceService svc(opts_);
-    svc.start();
-    const ReloadOutcome out = svc.reload("test");
-    EXPECT_FALSE(out.ok);
-    EXPECT_EQ(out.error_kind, "secret");
-    EXPECT_EQ(out.error.find("hunter2"), std::string::npos);
-    EXPECT_EQ(svc.live_version(), 0u);
-  }
-  unlink_prefix(prefix_);
-  opts_.plaintext_secrets = SecretPolicy::kWarn;
-  NamespaceService svc(opts_);
-  svc.start();
-  const ReloadOutcome out = svc.reload("test");
-  ASSERT_TRUE(out.ok) << out.error;
-  ASSERT_EQ(out.warnings.size(), 1u);
-  EXPECT_NE(out.warnings[0].find("database.password"), std::string::npos);
-}
-
-TEST_F(ValidateServiceTest, Reload_ChangeGuard_RefusedThenForced) {
-  opts_.guards.max_changed_percent = 40;
-  NamespaceService svc(opts_);
-  svc.start();
-  ASSERT_TRUE(svc.reload("test").ok);
-  write("app.yaml", "database:\n  host: other\n  port: 6000\n");  // 2 of 2 keys
-  ReloadOutcome out = svc.reload("test");
-  EXPECT_FALSE(out.ok);
-  EXPECT_EQ(out.error_kind, "guard");
-  EXPECT_NE(out.error.find("would change 100% of 2 keys"), std::string::npos) << out.error;
-  EXPECT_EQ(svc.live_version(), 1u);
-  out = svc.reload("test", /*force=*/true);
-  EXPECT_TRUE(out.ok) << out.error;
-  EXPECT_EQ(svc.live_version(), 2u);
-}
-
-TEST_F(ValidateServiceTest, Reload_MinKeysAndEmpty_Refused) {
-  opts_.schema.clear();
-  opts_.guards.min_keys = 3;
-  NamespaceService svc(opts_);
-  svc.start();
-  ReloadOutcome out = svc.reload("test");
-  EXPECT_FALSE(out.ok);
-  EXPECT_EQ(out.error_kind, "guard");
-  EXPECT_NE(out.error.find("has 2 leaf keys; min_keys is 3"), std::string::npos) << out.error;
-  write("app.yaml", "{}\n");
-  out = svc.reload("test");
-  EXPECT_EQ(out.error_kind, "guard");
-  EXPECT_NE(out.error.find("empty"), std::string::npos) << out.error;
-  EXPECT_TRUE(svc.reload("test", true).ok);  // forced: guards skipped
-  // The forced version stays live quietly: unchanged content is not refused.
-  out = svc.reload("test");
-  EXPECT_TRUE(out.ok) << out.error;
-  EXPECT_FALSE(out.published);
-}
-
-TEST_F(ValidateServiceTest, Publish_SensitiveNodesFlaggedAndRedacted) {
-  write("app.yaml", "database:\n  host: db\n  port: 1\n  dsn: \"${DSN:-pg://x}\"\n");
-  NamespaceService svc(opts_);
-  svc.start();
-  ASSERT_TRUE(svc.reload("test").ok);
-  ClientOptions co;
-  co.prefix = prefix_;
-  auto client = Client::open("app", co);
-  auto snap = client.snapshot();
-  auto dsn = snap.get("database.dsn");
-  ASSERT_TRUE(dsn);
-  EXPECT_TRUE(dsn->sensitive());
-  EXPECT_FALSE(snap.get("database.host")->sensitive());
-  const auto& root = snap.view()->root();
-  EXPECT_EQ(node_to_json(*snap.view(), root)["database"]["dsn"], "<redacted>");
-  EXPECT_EQ(node_to_json(*snap.view(), root, {true})["database"]["dsn"], "pg://x");
-}
-
-TEST_F(ValidateServiceTest, Override_SensitiveRedactedInStatus) {
-  opts_.plaintext_secrets = SecretPolicy::kAllow;
-  NamespaceService svc(opts_);
-  svc.start();
-  ASSERT_TRUE(svc.reload("test").ok);
-  ASSERT_TRUE(svc.set_override("database.password", Value::string("pw-51d3"), "t").ok);
-  EXPECT_EQ(status_json(svc)["overrides"]["database"]["password"], "<redacted>");
-  EXPECT_EQ(status_json(svc, true)["overrides"]["database"]["password"], "pw-51d3");
-  const nlohmann::json d = diff_json(svc, 1, 2);
-  EXPECT_EQ(d.dump().find("pw-51d3"), std::string::npos) << d.dump();
-  EXPECT_NE(diff_json(svc, 1, 2, true).dump().find("pw-51d3"), std::string::npos);
-}
-
-TEST_F(ValidateServiceTest, Override_SchemaViolation_NotKept) {
-  NamespaceService svc(opts_);
-  svc.start();
-  ASSERT_TRUE(svc.reload("test").ok);
-  const ReloadOutcome out = svc.set_override("database.port", Value::string("x"), "t");
-  EXPECT_FALSE(out.ok);
-  EXPECT_EQ(out.error_kind, "schema");
-  EXPECT_NE(out.error.find("override: database.port: "), std::string::npos) << out.error;
-  EXPECT_TRUE(status_json(svc)["overrides"].empty());
-}
-
-TEST_F(ValidateServiceTest, Offline_ReportsEveryKindWithoutPublishing) {
-  write("app.yaml", "database:\n  host: 7\n  port: 1\n  password: hunter2\n");
-  ValidationReport r = validate_offline(opts_);
-  EXPECT_FALSE(r.valid);
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].kind, "schema");  // schema errors first
-  EXPECT_EQ(r.errors[0].key, "database.host");
-  write("app.yaml", "database:\n  host: h\n  port: 1\n  password: hunter2\n");
-  r = validate_offline(opts_);
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].kind, "secret");
-  write("app.yaml", "database: [1,\n");
-  r = validate_offline(opts_);
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_NE(r.errors[0].kind, "schema");
-  EXPECT_GT(r.errors[0].line, 0u);
-  EXPECT_FALSE(fs::exists("/dev/shm/" + prefix_ + ".app.ctl"));
 }
 
 }  // namespace

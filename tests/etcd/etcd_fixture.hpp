@@ -10,39 +10,24 @@
 // fixed sleeps.
 #pragma once
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <memory>
 #include <string>
 
 #include "multiprocess/ops_util.hpp"
 #include "shmconf/client.hpp"
 #include "sources/etcd/client.hpp"
+#include "support/free_port.hpp"
 
 namespace shmconf::etcd_test {
 
 using namespace shmconf::ops_test;
 
-// A port nothing listens on now (bound to 0, read back, closed).
-inline int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 class EtcdServer {
  public:
   explicit EtcdServer(fs::path dir) : dir_(std::move(dir)) {
-    client_port_ = FreePort();
-    peer_port_ = FreePort();
-    while (peer_port_ == client_port_) peer_port_ = FreePort();
+    client_port_ = test::free_port();
+    peer_port_ = test::free_port();
+    while (peer_port_ == client_port_) peer_port_ = test::free_port();
   }
   ~EtcdServer() { Kill(); }
 

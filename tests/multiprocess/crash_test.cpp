@@ -64,13 +64,8 @@ bool replace_file(const std::string& path, const std::string& content) {
 // already seen, reuse a version seen with two content hashes, orphan reads
 // of the orphan segment's content. "exit" ends it.
 int watching_reader(const std::string& prefix, const std::string& ns, int cmd, int out) {
-  shmconf::ClientOptions o;
-  o.prefix = prefix;
-  auto c = shmconf::Client::try_open(ns, o);
-  if (!c) {
-    report(out, std::string("error open ") + to_string(c.error()));
-    return 1;
-  }
+  auto c = open_or_report(prefix, ns, out);
+  if (!c) return 1;
   LineReader commands(cmd);
   std::map<std::uint64_t, std::uint64_t> seen;  // version -> content hash
   std::uint64_t reads = 0, errors = 0, backwards = 0, reuse = 0, orphan = 0, last = 0;

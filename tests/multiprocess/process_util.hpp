@@ -138,6 +138,21 @@ inline bool write_all(int fd, std::string_view s) {
 // A child's report to the parent: one line per message.
 inline void report(int fd, const std::string& line) { (void)write_all(fd, line + "\n"); }
 
+// A reader child's client of `ns` under `prefix`. When it cannot attach it
+// reports "error open <code>" to the parent and returns nothing (the child
+// then exits 1).
+inline std::optional<shmconf::Client> open_or_report(const std::string& prefix,
+                                                     const std::string& ns, int out) {
+  shmconf::ClientOptions o;
+  o.prefix = prefix;
+  auto c = shmconf::Client::try_open(ns, o);
+  if (!c) {
+    report(out, std::string("error open ") + to_string(c.error()));
+    return std::nullopt;
+  }
+  return std::move(*c);
+}
+
 // Reads '\n'-terminated lines from a pipe with a deadline.
 class LineReader {
  public:

@@ -35,13 +35,8 @@ class RegistryTest : public MultiProcessTest {
     const std::string prefix = prefix_, ns = ns_;
     return start_child([prefix, ns, name](int cmd, int out) {
       ::prctl(PR_SET_NAME, name.c_str());
-      shmconf::ClientOptions o;
-      o.prefix = prefix;
-      auto c = shmconf::Client::try_open(ns, o);
-      if (!c) {
-        report(out, std::string("error open ") + to_string(c.error()));
-        return 1;
-      }
+      auto c = open_or_report(prefix, ns, out);
+      if (!c) return 1;
       auto line = [&](const char* tag) {
         const auto a = c->get_int("a");
         report(out, std::string(tag) + " " + std::to_string(c->version()) + " " +

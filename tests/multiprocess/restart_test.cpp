@@ -22,13 +22,8 @@ constexpr char kBrokenYaml[] = "database:\n  host: db.internal\n  port: [1, 2\n 
 // "wait K" -> blocks in wait_for_change(K), then "changed V port P",
 // "exit".
 int continuous_reader(const std::string& prefix, const std::string& ns, int cmd_fd, int out) {
-  shmconf::ClientOptions o;
-  o.prefix = prefix;
-  auto c = shmconf::Client::try_open(ns, o);
-  if (!c) {
-    report(out, std::string("error open ") + to_string(c.error()));
-    return 1;
-  }
+  auto c = open_or_report(prefix, ns, out);
+  if (!c) return 1;
   const shmconf::Key port_key = c->key("database.port");
   LineReader commands(cmd_fd);
   std::uint64_t reads = 0, errors = 0, version = 0;

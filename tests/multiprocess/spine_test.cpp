@@ -38,13 +38,8 @@ TEST_F(SpineTest, SourceEdit_ReaderInOtherProcessWakesWithNewValue) {
   run_daemon();
   const std::string prefix = prefix_, ns = ns_;
   ForkedChild& reader = start_child([&](int, int out) {
-    shmconf::ClientOptions o;
-    o.prefix = prefix;
-    auto c = shmconf::Client::try_open(ns, o);
-    if (!c) {
-      report(out, std::string("error open ") + to_string(c.error()));
-      return 1;
-    }
+    auto c = open_or_report(prefix, ns, out);
+    if (!c) return 1;
     auto snap = c->snapshot();
     report(out, "read " + std::to_string(snap.version()) + " " +
                     std::to_string(snap.get_int("database.port").value_or(-1)));

@@ -42,13 +42,8 @@ TEST_F(SubscribeTest, SubscriberProcess_ThreeEdits_OneCallbackPerVersionWithPref
   // The child reports "cb <version> <key>:<kind>[=<old>-><new>] ..." per
   // callback, "subscribed" once the subscription exists, and leaves on "exit".
   ForkedChild& sub = start_child([&](int cmd, int out) {
-    shmconf::ClientOptions o;
-    o.prefix = prefix;
-    auto c = shmconf::Client::try_open(ns, o);
-    if (!c) {
-      report(out, std::string("error open ") + to_string(c.error()));
-      return 1;
-    }
+    auto c = open_or_report(prefix, ns, out);
+    if (!c) return 1;
     auto subscription = c->subscribe(
         "database.", [out](const shmconf::Snapshot& old_snap, const shmconf::Snapshot& new_snap,
                            const std::vector<shmconf::Client::Change>& changes) {

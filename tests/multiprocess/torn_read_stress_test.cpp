@@ -88,13 +88,8 @@ struct ReaderCounts {
 // One reader child: pinned snapshots in a loop until `until`.
 int run_reader(const std::string& prefix, const std::string& ns, std::chrono::milliseconds d,
                int out) {
-  shmconf::ClientOptions o;
-  o.prefix = prefix;
-  auto c = shmconf::Client::try_open(ns, o);
-  if (!c) {
-    report(out, std::string("error open ") + to_string(c.error()));
-    return 1;
-  }
+  auto c = open_or_report(prefix, ns, out);
+  if (!c) return 1;
   const shmconf::Key key_a = c->key("inv.a");
   ReaderCounts n;
   std::int64_t last_one_shot = 0;
