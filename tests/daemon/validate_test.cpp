@@ -102,11 +102,12 @@ TEST_F(ValidateTest, Schema_BrokenFile_IsAClearSchemaError) {
 TEST_F(ValidateTest, Sensitive_NamePatterns) {
   for (const char* n : {"password", "db_password", "DB-Password", "passwd", "client_secret",
                         "secret_key", "auth_token", "api_key", "apiKey", "APIKEY", "private_key",
-                        "credentials", "aws-credential"}) {
+                        "credentials", "aws-credential", "password_", "TOKEN-", "SecretKey"}) {
     EXPECT_TRUE(is_sensitive_name(n)) << n;
   }
   for (const char* n :
-       {"host", "port", "password_file", "token_ttl", "max_tokens", "secrets_dir", "keyspace"}) {
+       {"host", "port", "password_file", "token_ttl", "max_tokens", "secrets_dir", "keyspace", "",
+        "_-_", "d", "\xC3\xA9t"}) {
     EXPECT_FALSE(is_sensitive_name(n)) << n;
   }
 }

@@ -29,16 +29,21 @@ Pos LineIndex::locate(std::size_t offset) const {
   const char* const begin = text_.data();
   std::size_t i = offset_;
 #ifdef __SSE2__
-  // Sixteen bytes at a time: a mask of the newlines, counted, and the last
-  // one kept as the line start. Queries are a key or value apart (tens of
-  // bytes), where a memchr call per line cost more than the scan.
+  // Sixteen bytes at a time: a mask of the newlines (cut at `offset` in
+  // the last block), counted, and the last one kept as the line start.
+  // Queries are a key or a value apart, tens of bytes: a memchr call per
+  // line, or a byte loop, cost more than these one to three blocks.
   const __m128i newline = _mm_set1_epi8('\n');
-  for (; i + 16 <= offset; i += 16) {
+  while (i < offset && i + 16 <= text_.size()) {
     const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(begin + i));
-    const auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(block, newline)));
-    if (mask == 0) continue;
-    line_ += static_cast<std::size_t>(__builtin_popcount(mask));
-    line_start_ = i + static_cast<std::size_t>(32 - __builtin_clz(mask));
+    auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(block, newline)));
+    const std::size_t n = std::min<std::size_t>(16, offset - i);
+    if (n < 16) mask &= (1u << n) - 1;
+    if (mask != 0) {
+      line_ += static_cast<std::size_t>(__builtin_popcount(mask));
+      line_start_ = i + static_cast<std::size_t>(32 - __builtin_clz(mask));
+    }
+    i += n;
   }
 #endif
   for (; i < offset; ++i) {

@@ -135,8 +135,24 @@ bool is_sensitive_name(std::string_view name) {
   static constexpr std::string_view kPatterns[] = {"password",   "passwd",     "secret",
                                                    "secretkey",  "token",      "apikey",
                                                    "privatekey", "credential", "credentials"};
+  // Every pattern ends in one of these letters: most names are settled by
+  // their last one (this runs for every key of every reload).
+  auto last = name.rbegin();
+  while (last != name.rend() && (*last == '_' || *last == '-')) ++last;
+  if (last == name.rend()) return false;
+  switch (*last | 0x20) {  // ASCII lowering; other bytes never match below
+    case 'd':
+    case 't':
+    case 'n':
+    case 'y':
+    case 'l':
+    case 's':
+      break;
+    default:
+      return false;
+  }
   // The last 16 letters of the name, lowered, '_' and '-' dropped: enough
-  // for the longest pattern, and no allocation (this runs for every key).
+  // for the longest pattern, and no allocation.
   char buf[16];
   std::size_t n = 0;
   for (auto it = name.rbegin(); it != name.rend() && n < sizeof buf; ++it) {
