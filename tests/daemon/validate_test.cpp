@@ -105,9 +105,8 @@ TEST_F(ValidateTest, Sensitive_NamePatterns) {
                         "credentials", "aws-credential", "password_", "TOKEN-", "SecretKey"}) {
     EXPECT_TRUE(is_sensitive_name(n)) << n;
   }
-  for (const char* n :
-       {"host", "port", "password_file", "token_ttl", "max_tokens", "secrets_dir", "keyspace", "",
-        "_-_", "d", "\xC3\xA9t"}) {
+  for (const char* n : {"host", "port", "password_file", "token_ttl", "max_tokens", "secrets_dir",
+                        "keyspace", "", "_-_", "d", "\xC3\xA9t"}) {
     EXPECT_FALSE(is_sensitive_name(n)) << n;
   }
 }
