@@ -1,5 +1,7 @@
 // tests/client/segment_meta_test.cpp — what a segment says besides its
 // tree: the header fields, sources, trigger, change list and provenance.
+#include <cstdio>
+
 #include "client/segment_test_util.hpp"
 
 namespace shmconf {
@@ -86,6 +88,45 @@ TEST(SegmentMeta, ChangedKeys_NulTerminatedFullPaths) {
   const auto changed = static_cast<std::uint32_t>(Change::kChanged);
   EXPECT_EQ(recorded(v2.view), (std::vector<std::pair<std::string, std::uint32_t>>{
                                    {"s[0].a", changed}, {"t.u[1]", removed}}));
+}
+
+// Against a live version of more than 4096 nodes the builder lists the
+// changes on a second thread while it lays the tree out: the same list.
+daemon::Value numbered(int n, int changed_at, int removed_at, bool extra) {
+  daemon::Value root = daemon::Value::object();
+  char key[16];
+  for (int i = 0; i < n; ++i) {
+    if (i == removed_at) continue;
+    std::snprintf(key, sizeof key, "k%05d", i);
+    root.fields.emplace(key, daemon::Value::integer(i == changed_at ? -1 : i));
+  }
+  if (extra) root.fields.emplace("zz", daemon::Value::string("new"));
+  return root;
+}
+
+TEST(SegmentMeta, LargePrevious_ChangesListedBesideTheLayout) {
+  const BuiltValue v1(numbered(6000, -1, -1, false));
+  ASSERT_GT(v1.view.node_count(), 4096u);
+  BuildOptions o;
+  o.version = 2;
+  o.previous = &v1.view;
+  const BuiltValue v2(numbered(6000, 17, 4242, true), o);
+  const auto added = static_cast<std::uint32_t>(Change::kAdded);
+  const auto removed = static_cast<std::uint32_t>(Change::kRemoved);
+  const auto changed = static_cast<std::uint32_t>(Change::kChanged);
+  EXPECT_EQ(recorded(v2.view),
+            (std::vector<std::pair<std::string, std::uint32_t>>{
+                {"k00017", changed}, {"k04242", removed}, {"zz", added}}));
+}
+
+TEST(SegmentMeta, LargePrevious_LayoutErrorWhileListing_Thrown) {
+  const BuiltValue v1(numbered(6000, -1, -1, false));
+  daemon::Value bad = numbered(6000, 3, -1, false);
+  bad.fields.emplace("a.b", daemon::Value::integer(1));  // refused by the layout
+  BuildOptions o;
+  o.version = 2;
+  o.previous = &v1.view;
+  EXPECT_THROW(test::build(bad, o), daemon::ConfigError);
 }
 
 // ---- provenance ----------------------------------------------------------------------

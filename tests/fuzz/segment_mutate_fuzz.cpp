@@ -1,5 +1,5 @@
 // tests/fuzz/segment_mutate_fuzz.cpp — a segment whose bytes change while a
-// client reads it. A published segment is never modified (DESIGN.md), but a
+// client reads it. A published segment is never modified (docs/FORMAT.md), but a
 // reader must not fault if its owner breaks that promise: a wrong answer is
 // acceptable, a read outside the mapping or a hang is not.
 //
