@@ -114,9 +114,8 @@ TEST(SegmentMeta, LargePrevious_ChangesListedBesideTheLayout) {
   const auto added = static_cast<std::uint32_t>(Change::kAdded);
   const auto removed = static_cast<std::uint32_t>(Change::kRemoved);
   const auto changed = static_cast<std::uint32_t>(Change::kChanged);
-  EXPECT_EQ(recorded(v2.view),
-            (std::vector<std::pair<std::string, std::uint32_t>>{
-                {"k00017", changed}, {"k04242", removed}, {"zz", added}}));
+  EXPECT_EQ(recorded(v2.view), (std::vector<std::pair<std::string, std::uint32_t>>{
+                                   {"k00017", changed}, {"k04242", removed}, {"zz", added}}));
 }
 
 TEST(SegmentMeta, LargePrevious_LayoutErrorWhileListing_Thrown) {
