@@ -33,6 +33,16 @@ def _mb_axis(ax, what):
     ax.set_xlabel(what)
 
 
+def _save(fig, plt, path, ax=None):
+    """Writes the figure and closes it; with `ax`, first the grid and legend most plots share."""
+    if ax is not None:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
 def plot_reload(res, plt, path):
     fig, ax = plt.subplots(figsize=(8, 5))
     drawn = False
@@ -60,11 +70,7 @@ def plot_reload(res, plt, path):
     ax.set_yscale("log")
     ax.set_ylabel("ms (median)")
     ax.set_title("Reload: file renamed → readable by a waiting client")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    return _save(fig, plt, path, ax)
 
 
 def plot_read(res, plt, path):
@@ -90,9 +96,7 @@ def plot_read(res, plt, path):
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize="small")
     fig.suptitle("Read latency per method, 1 thread")
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    return _save(fig, plt, path)
 
 
 def plot_memory(res, plt, path):
@@ -112,11 +116,7 @@ def plot_memory(res, plt, path):
     ax.set_ylim(bottom=0)
     ax.set_ylabel("segment bytes / canonical JSON bytes")
     ax.set_title("Memory: snapshot segment against its canonical JSON")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    return _save(fig, plt, path, ax)
 
 
 def plot_rollback(res, plt, path):
@@ -138,11 +138,7 @@ def plot_rollback(res, plt, path):
     ax.set_yscale("log")
     ax.set_ylabel("ms (median)")
     ax.set_title("Rollback between two retained versions")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    return _save(fig, plt, path, ax)
 
 
 STAGES = (("parse_ms", "parse"), ("merge_ms", "merge"), ("hash_ms", "hash"), ("build_ms", "build"),
@@ -175,9 +171,7 @@ def plot_stages(res, plt, path):
     ax.set_xlabel("% of the time from parse to flip (total on the right)")
     ax.set_title("Where a reload's time goes (BM_ReloadStages, medians)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize="small")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    return _save(fig, plt, path)
 
 
 def plot_fleet(res, plt, path):
@@ -197,9 +191,7 @@ def plot_fleet(res, plt, path):
     ax.set_ylabel("% of changes")
     ax.set_title("Fleet: one etcd, N daemons on one machine")
     ax.legend(loc="lower right", fontsize="small")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    return _save(fig, plt, path)
 
 
 PLOTS = (("reload", "reload time against input size", plot_reload),
