@@ -59,6 +59,10 @@ TEST(ParseJson, DuplicateKey_ErrorAtSecondKey) {
                           data_path("bad/duplicate_key.json") + ":3:3: duplicate key \"a\""));
   EXPECT_TRUE(starts_with(error_of([] { json("{\"o\": {\"k\": 1, \"k\": 2}}"); }),
                           "t.json:1:16: o: duplicate key \"k\""));
+  // Not next to each other: found once the object is sorted, and located
+  // then, behind the parser's position cursor.
+  EXPECT_TRUE(starts_with(error_of([] { json("{\"b\": 1,\n \"a\": [2],\n  \"b\": 3, \"c\": 4}"); }),
+                          "t.json:3:3: duplicate key \"b\""));
 }
 
 TEST(ParseJson, IntAboveInt64_Error) {

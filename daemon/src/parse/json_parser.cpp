@@ -110,14 +110,16 @@ class JsonConverter {
       od::field field;
       if (const auto e = std::move(result).get(field)) fail_json(e, nullptr);
       const char* quote_at = field.key().raw() - 1;
-      const Pos key_pos = pos_of(quote_at);
       std::string_view key;
       if (const auto e = field.unescaped_key().get(key)) fail_json(e, quote_at);
+      // A key's position only goes into an error: it is located only for
+      // one (the values' positions are the origins every node keeps).
       // simdjson validated the input's UTF-8 and refuses lone surrogates.
-      check_.validate_key(key, key_pos, /*utf8_known_valid=*/true);
-      Value& slot = members.add(key, key_pos, check_);
+      if (!check_.key_acceptable(key)) check_.validate_key(key, pos_of(quote_at), true);
+      Value& slot =
+          members.add(key, static_cast<std::size_t>(quote_at - text_.data()), lines_, check_);
       // The key stays in simdjson's string buffer for the whole parse.
-      check_.push_key(key, key_pos);
+      if (!check_.try_push_key(key)) check_.push_key(key, pos_of(quote_at));
       convert_value(field.value(), slot);
       check_.pop();
     }
@@ -130,7 +132,7 @@ class JsonConverter {
     for (auto result : array) {
       od::value item;
       if (const auto e = std::move(result).get(item)) fail_json(e, nullptr);
-      check_.push_index(i, pos_of(item.raw_json_token().data()));
+      if (!check_.try_push_index(i)) check_.push_index(i, pos_of(item.raw_json_token().data()));
       convert_value(item, items.emplace_back());
       check_.pop();
       ++i;

@@ -40,7 +40,9 @@ Pos LineIndex::locate(std::size_t offset) const {
     const std::size_t n = std::min<std::size_t>(16, offset - i);
     if (n < 16) mask &= (1u << n) - 1;
     if (mask != 0) {
-      line_ += static_cast<std::size_t>(__builtin_popcount(mask));
+      // A bit loop, not __builtin_popcount: without -mpopcnt that is a
+      // libgcc call, and a block holds no or one newline as a rule.
+      for (unsigned m = mask; m != 0; m &= m - 1) ++line_;
       line_start_ = i + static_cast<std::size_t>(32 - __builtin_clz(mask));
     }
     i += n;
@@ -118,15 +120,27 @@ std::string quote(std::string_view s, std::size_t max) {
 // ---- Members -------------------------------------------------------------------
 
 Value& Members::add(std::string_view key, Pos pos, const Checker& check) {
-  if (!members_.empty() && sorted_) {
-    const int cmp = members_.back().first.compare(key);
-    if (cmp == 0) check.fail_duplicate_key(key, pos);
-    if (cmp > 0) sorted_ = false;
-  }
+  if (adjacent_duplicate(key)) check.fail_duplicate_key(key, pos);
+  return append(key, std::uint64_t{pos.line} << 32 | pos.column);
+}
+
+Value& Members::add(std::string_view key, std::size_t offset, const LineIndex& lines,
+                    const Checker& check) {
+  lines_ = &lines;
+  if (adjacent_duplicate(key)) check.fail_duplicate_key(key, lines.locate(offset));
+  return append(key, offset);
+}
+
+Value& Members::append(std::string_view key, std::uint64_t mark) {
   members_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
                         std::forward_as_tuple());
-  positions_.push_back(pos);
+  marks_.push_back(mark);
   return members_.back().second;
+}
+
+Pos Members::position(std::size_t i) const {
+  if (lines_ != nullptr) return lines_->locate(marks_[i]);
+  return Pos{static_cast<std::uint32_t>(marks_[i] >> 32), static_cast<std::uint32_t>(marks_[i])};
 }
 
 void Members::finish(Value& object, const Checker& check) {
@@ -145,7 +159,7 @@ void Members::finish(Value& object, const Checker& check) {
     });
     for (std::size_t i = 1; i < order_.size(); ++i) {
       if (members_[order_[i]].first == members_[order_[i - 1]].first) {
-        check.fail_duplicate_key(members_[order_[i]].first, positions_[order_[i]]);
+        check.fail_duplicate_key(members_[order_[i]].first, position(order_[i]));
       }
     }
     for (std::uint32_t i : order_) exact.push_back(std::move(members_[i]));

@@ -93,10 +93,31 @@ class Checker {
   // Checks `key` as a mapping key under the current path (`p` is the key's
   // position). UTF-8 validity is skipped when the parser already proved it.
   void validate_key(std::string_view key, Pos p, bool utf8_known_valid) const;
+  // What validate_key() checks of a key known to be valid UTF-8, without
+  // failing: a parser that has the key's position only as an offset asks
+  // this first and locates the key only to report it.
+  bool key_acceptable(std::string_view key) const {
+    return !key.empty() && key.size() <= limits_.max_key_length &&
+           find_path_separator(key) == std::string_view::npos;
+  }
   [[noreturn]] void fail_duplicate_key(std::string_view key, Pos p) const;
   // Makes `key` (already validated) or element `i` the current path.
   void push_key(std::string_view key, Pos p);
   void push_index(std::size_t i, Pos p);
+  // The same when the path stays within its limit, else false and nothing
+  // pushed (then push_key()/push_index() with the position fails).
+  bool try_push_key(std::string_view key) {
+    const std::size_t length = key_path_length(path_length(), key.size());
+    if (length > limits_.max_path_length) return false;
+    path_.push_back(Component{key, 0, false, length});
+    return true;
+  }
+  bool try_push_index(std::size_t i) {
+    const std::size_t length = index_path_length(path_length(), i);
+    if (length > limits_.max_path_length) return false;
+    path_.push_back(Component{{}, i, true, length});
+    return true;
+  }
   void pop() { path_.pop_back(); }
 
   // Strings must be valid UTF-8 (YAML and TOML: the library does not check).
@@ -150,19 +171,37 @@ class Members {
  public:
   void clear() {
     members_.clear();
-    positions_.clear();
+    marks_.clear();
+    lines_ = nullptr;
     sorted_ = true;
   }
   // Appends `key` (already validated) and returns its value's slot, valid
   // until the next add(). A key equal to the previous one fails at once;
   // other duplicates fail in finish().
   Value& add(std::string_view key, Pos pos, const Checker& check);
+  // The same with the key's byte offset, which `lines` turns into a line
+  // and column only if the key turns out a duplicate: the JSON parser
+  // locates only values on the happy path. One kind of add() per object.
+  Value& add(std::string_view key, std::size_t offset, const LineIndex& lines,
+             const Checker& check);
   void finish(Value& object, const Checker& check);
   std::string_view last_key() const { return members_.back().first; }
 
  private:
+  bool adjacent_duplicate(std::string_view key) {
+    if (members_.empty() || !sorted_) return false;
+    const int cmp = members_.back().first.compare(key);
+    if (cmp > 0) sorted_ = false;
+    return cmp == 0;
+  }
+  Value& append(std::string_view key, std::uint64_t mark);
+  Pos position(std::size_t i) const;
+
   decltype(Value::fields)::sequence_type members_;
-  std::vector<Pos> positions_;  // of each key, for a duplicate's error
+  // Where each key is, for a duplicate's error: a packed Pos, or with
+  // lines_ set a byte offset into the text lines_ indexes.
+  std::vector<std::uint64_t> marks_;
+  const LineIndex* lines_ = nullptr;
   std::vector<std::uint32_t> order_;
   bool sorted_ = true;
 };
