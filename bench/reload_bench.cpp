@@ -23,6 +23,9 @@
 //                              reports the median per-iteration ratio
 //                              (per_baseline): the load on a shared machine
 //                              changes between benchmarks, less within a pair
+//   BM_ReloadShape/shape/kb    BM_ReloadVisible for JSON inputs of other shapes
+//                              (reload_shapes.cpp: keys unsorted, one flat
+//                              object, long escaped strings), 1 MB and 10 MB
 //   BM_ReloadStages/fmt/kb     the same steps one by one (parse, merge, hash, build,
 //                              create, flip, a client's attach), for the breakdown
 //   BM_Rollback/kb             NamespaceService::rollback between two retained
@@ -222,6 +225,15 @@ void register_all() {
             ->UseManualTime()
             ->Iterations(iters(kb, yaml, false));
       }
+    }
+  }
+  for (int shape = 1; shape <= 3; ++shape) {
+    for (std::int64_t kb : {std::int64_t{1000}, std::int64_t{10000}}) {
+      benchmark::RegisterBenchmark("BM_ReloadShape", BM_ReloadShape)
+          ->ArgNames({"shape", "kb"})
+          ->Args({shape, kb})
+          ->UseManualTime()
+          ->Iterations(iters(kb, false, false));
     }
   }
   for (std::int64_t kb : kSizesKb) {

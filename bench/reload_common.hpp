@@ -50,6 +50,12 @@ const char* fmt_name(sd::Format f);
 // The input of about `kb` KB in format `f`, written under g_tmp on first use.
 Input& input(sd::Format f, std::int64_t kb);
 
+// JSON inputs of other shapes (reload_shapes.cpp), for BM_ReloadShape:
+// 1 = the services config with its keys unsorted, 2 = one flat object of
+// routes, 3 = long escaped strings. Two variants each, as input().
+const char* shape_name(int shape);
+Input& shaped_input(int shape, std::int64_t kb);
+
 // --- counters ---------------------------------------------------------------------------
 
 struct Samples {
@@ -89,6 +95,8 @@ inline benchmark::IterationCount iters(std::int64_t kb, bool yaml, bool cheap) {
 void BM_Reload(benchmark::State& state);
 void BM_ReloadVisible(benchmark::State& state);
 void BM_Rollback(benchmark::State& state);
+// BM_ReloadVisible on shaped_input(shape, kb): args shape, kb.
+void BM_ReloadShape(benchmark::State& state);
 
 // BM_ReloadStages and BM_Wakeup (reload_stages_bench.cpp).
 void register_stage_benchmarks();

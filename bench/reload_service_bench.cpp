@@ -117,15 +117,17 @@ struct Service {
   }
 };
 
-Service& service_for(sd::Format f, std::int64_t kb) {
+// The service reloading `in` (a file of format `f`) as namespace `ns`,
+// set up and published once on first use.
+Service& service_of(const std::string& ns, sd::Format f, const Input& in) {
   static std::mutex mu;
-  static std::map<std::pair<int, std::int64_t>, std::unique_ptr<Service>> services;
+  static std::map<std::string, std::unique_ptr<Service>> services;
   std::lock_guard lock(mu);
-  auto& slot = services[{static_cast<int>(f), kb}];
+  auto& slot = services[ns];
   if (slot) return *slot;
   auto s = std::make_unique<Service>();
-  s->in = &input(f, kb);
-  s->ns = std::string(fmt_name(f)) + std::to_string(kb);
+  s->in = &in;
+  s->ns = ns;
   const fs::path dir = g_tmp / s->ns;
   fs::create_directories(dir / "state");
   s->source = dir / (std::string("config.") + fmt_name(f));
@@ -147,6 +149,78 @@ Service& service_for(sd::Format f, std::int64_t kb) {
   s->versions.push_back(out.version);
   slot = std::move(s);
   return *slot;
+}
+
+Service& service_for(sd::Format f, std::int64_t kb) {
+  return service_of(std::string(fmt_name(f)) + std::to_string(kb), f, input(f, kb));
+}
+
+// The parser's own time on the file at `next`: YAML::Load, toml::parse or
+// simdjson's parser.load (the tree's destruction excluded).
+double baseline_parse(sd::Format f, const fs::path& next, simdjson::dom::parser& parser) {
+  const auto b0 = Clock::now();
+  if (f == sd::Format::kYaml) {
+    YAML::Node n = YAML::Load(read_file(next));
+    benchmark::DoNotOptimize(n.size());
+    return seconds(Clock::now() - b0);
+  }
+  if (f == sd::Format::kToml) {
+    toml::table t = toml::parse(read_file(next));
+    benchmark::DoNotOptimize(t.size());
+    return seconds(Clock::now() - b0);
+  }
+  auto doc = parser.load(next.string());
+  benchmark::DoNotOptimize(doc.error());
+  return seconds(Clock::now() - b0);
+}
+
+// rename -> reload() -> a waiting client serves the new version, paired
+// with the bare parser on the same bytes just before (BM_ReloadVisible).
+void reload_visible(benchmark::State& state, Service& s, sd::Format f) {
+  Waiter w(s.ns);
+  Samples visible, woke, call, base, ratio;
+  std::map<std::string, Samples> stages;  // the service's own breakdown
+  simdjson::dom::parser parser;
+  for (auto _ : state) {
+    // Paired baseline: both figures see the same load on this shared
+    // machine (the budgets are ratios; the per-iteration ratio is the
+    // steadiest one).
+    const double b = baseline_parse(f, s.in->file[s.next_variant], parser);
+    s.stage_next();
+    w.arm();
+    const auto t0 = Clock::now();
+    s.rename_staged();
+    const sd::ReloadOutcome out = s.svc->reload("bench");
+    const auto t1 = Clock::now();
+    if (!out.published) {
+      state.SkipWithError(("reload did not publish: " + out.message + " " + out.error).c_str());
+      break;
+    }
+    s.versions.push_back(out.version);
+    (void)s.svc->flush_state();
+    const Waiter::Seen seen = w.next();
+    if (seen.version != out.version) {
+      state.SkipWithError("the waiter saw another version");
+      break;
+    }
+    const double dt = seconds(seen.readable - t0);
+    state.SetIterationTime(dt);
+    visible.add(dt);
+    woke.add(seconds(seen.woke - t0));
+    call.add(seconds(t1 - t0));
+    base.add(b);
+    ratio.add(dt / b);
+    for (const auto& [stage, sec] : out.stages) stages[stage].add(sec);
+  }
+  size_counters(state, s.in->bytes, visible);
+  for (auto& [stage, samples] : stages) state.counters["stage_" + stage + "_ms"] = samples.pct(0.5) * 1e3;
+  state.counters["woke_ms"] = woke.pct(0.5) * 1e3;
+  state.counters["reload_call_ms"] = call.pct(0.5) * 1e3;
+  state.counters["baseline_ms"] = base.pct(0.5) * 1e3;
+  state.counters["per_baseline"] = ratio.pct(0.5);
+  if (const sd::Segment* live = s.svc->live()) {
+    state.counters["keys"] = live->view.node_count() - 1.0;
+  }
 }
 
 }  // namespace
@@ -182,64 +256,15 @@ void BM_Reload(benchmark::State& state) {
 
 void BM_ReloadVisible(benchmark::State& state) {
   const auto f = static_cast<sd::Format>(state.range(0));
-  Service& s = service_for(f, state.range(1));
-  Waiter w(s.ns);
-  Samples visible, woke, call, base, ratio;
-  simdjson::dom::parser parser;
-  for (auto _ : state) {
-    // Paired baseline: the parser's own time on the same bytes, just before,
-    // so both figures see the same load on this shared machine (the
-    // budgets are ratios; the per-iteration ratio is the steadiest one).
-    const fs::path& next = s.in->file[s.next_variant];
-    double b = 0;
-    if (f == sd::Format::kYaml) {
-      const auto b0 = Clock::now();
-      YAML::Node n = YAML::Load(read_file(next));
-      benchmark::DoNotOptimize(n.size());
-      b = seconds(Clock::now() - b0);  // the Node tree's destruction excluded
-    } else if (f == sd::Format::kToml) {
-      const auto b0 = Clock::now();
-      toml::table t = toml::parse(read_file(next));
-      benchmark::DoNotOptimize(t.size());
-      b = seconds(Clock::now() - b0);  // the table's destruction excluded
-    } else {
-      const auto b0 = Clock::now();
-      auto doc = parser.load(next.string());
-      benchmark::DoNotOptimize(doc.error());
-      b = seconds(Clock::now() - b0);
-    }
-    s.stage_next();
-    w.arm();
-    const auto t0 = Clock::now();
-    s.rename_staged();
-    const sd::ReloadOutcome out = s.svc->reload("bench");
-    const auto t1 = Clock::now();
-    if (!out.published) {
-      state.SkipWithError(("reload did not publish: " + out.message + " " + out.error).c_str());
-      break;
-    }
-    s.versions.push_back(out.version);
-    (void)s.svc->flush_state();
-    const Waiter::Seen seen = w.next();
-    if (seen.version != out.version) {
-      state.SkipWithError("the waiter saw another version");
-      break;
-    }
-    const double dt = seconds(seen.readable - t0);
-    state.SetIterationTime(dt);
-    visible.add(dt);
-    woke.add(seconds(seen.woke - t0));
-    call.add(seconds(t1 - t0));
-    base.add(b);
-    ratio.add(dt / b);
-  }
-  size_counters(state, s.in->bytes, visible);
-  state.counters["woke_ms"] = woke.pct(0.5) * 1e3;
-  state.counters["reload_call_ms"] = call.pct(0.5) * 1e3;
-  // YAML: YAML::Load of the file; TOML: toml::parse; JSON: simdjson's
-  // parser.load of the file.
-  state.counters["baseline_ms"] = base.pct(0.5) * 1e3;
-  state.counters["per_baseline"] = ratio.pct(0.5);
+  reload_visible(state, service_for(f, state.range(1)), f);
+}
+
+void BM_ReloadShape(benchmark::State& state) {
+  const int shape = static_cast<int>(state.range(0));
+  const std::int64_t kb = state.range(1);
+  Service& s = service_of("shape" + std::to_string(shape) + "-" + std::to_string(kb),
+                          sd::Format::kJson, shaped_input(shape, kb));
+  reload_visible(state, s, sd::Format::kJson);
 }
 
 void BM_Rollback(benchmark::State& state) {

@@ -114,6 +114,35 @@ def toml_allocs_table(res, sizes):
                              "TOML allocs per reload"], rows))
 
 
+SHAPES = ((0, "services, keys sorted (the inputs above)"), (1, "services, keys unsorted"),
+          (2, "one flat object, keys unsorted"), (3, "long escaped strings"))
+
+
+def shape_table(res):
+    """BM_ReloadShape: JSON inputs of other shapes beside the services config
+    (bench/reload_shapes.cpp), rename → readable with the service's stages."""
+    rows = []
+    for shape, name in SHAPES:
+        for kb in (1000, 10000):
+            vis = (res.get("BM_ReloadVisible", fmt=0, kb=kb) if shape == 0
+                   else res.get("BM_ReloadShape", shape=shape, kb=kb))
+            if not vis:
+                continue
+            mb = vis["bytes"] / 1e6
+            rows.append([name, "%.3g" % mb, "%d" % vis["keys"] if "keys" in vis else "—",
+                         fmt_ms(vis["median_ms"]), "%.1f" % (vis["median_ms"] / mb),
+                         fmt_ratio(vis["per_baseline"]) if "per_baseline" in vis else "—"]
+                        + [fmt_ms(vis["stage_%s_ms" % st]) if "stage_%s_ms" % st in vis else "—"
+                           for st in ("load", "validate", "build", "publish")])
+    if len(rows) <= 2:
+        return ""
+    return ("**JSON inputs of other shapes** (BM_ReloadShape, medians; the service's own stages: "
+            "load = read, parse and merge; build = layout, content hash and change list beside "
+            "it, segment written and checked; publish = the flip)\n\n" + table(
+                ["shape", "MB", "keys", "rename → readable", "ms/MB", "/ simdjson (paired)",
+                 "load", "validate", "build", "publish"], rows))
+
+
 def reload_tables(res):
     sizes = (1, 100, 1000, 10000)
     out = []
@@ -145,6 +174,9 @@ def reload_tables(res):
             ["input", "MB"] + floor_hdr + ["parse_file", "reload() call", "rename → woken",
                                            "rename → readable", "readable ms/MB", paired], rows))
     out.append(toml_allocs_table(res, sizes))
+    shapes = shape_table(res)
+    if shapes:
+        out.append(shapes)
     rows = []
     for fmt, name in ((0, "JSON"), (1, "YAML"), (2, "TOML")):
         for kb in sizes:

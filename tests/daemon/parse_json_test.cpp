@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "parse/parse.hpp"
 #include "parse_test_util.hpp"
@@ -63,6 +65,40 @@ TEST(ParseJson, DuplicateKey_ErrorAtSecondKey) {
   // then, behind the parser's position cursor.
   EXPECT_TRUE(starts_with(error_of([] { json("{\"b\": 1,\n \"a\": [2],\n  \"b\": 3, \"c\": 4}"); }),
                           "t.json:3:3: duplicate key \"b\""));
+}
+
+// Keys written out of order are sorted by their bytes, whatever they share:
+// long common prefixes (the sort compares an eight-byte prefix first),
+// lengths on either side of eight, bytes above 0x7F and NUL.
+TEST(ParseJson, UnsortedKeys_SortedBytewise) {
+  std::vector<std::string> keys;
+  const std::string stems[] = {"", "a", "abcdefg", "abcdefgh", "abcdefghij", "\xC3\xA9t\xC3\xA9",
+                               "zzzzzzzzzzzz", std::string("ab\0c", 4)};
+  for (const std::string& stem : stems) {
+    for (int i = 0; i < 40; ++i) keys.push_back(stem + std::to_string(i * 7919 % 997));
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<std::string> written = keys;
+  for (std::size_t i = 0; i < written.size(); ++i) {  // a fixed scramble
+    std::swap(written[i], written[(i * 131 + 17) % written.size()]);
+  }
+  std::string text = "{";
+  for (std::size_t i = 0; i < written.size(); ++i) {
+    if (i > 0) text += ",\n";
+    append_json_string(text, written[i]);
+    text += ": " + std::to_string(i);
+  }
+  text += "}";
+  const Value v = json(text);
+  ASSERT_EQ(v.fields.size(), keys.size());
+  std::size_t i = 0;
+  for (const auto& [k, value] : v.fields) EXPECT_EQ(k, keys[i++]);
+  // A duplicate among them is reported where it is written the second time.
+  const std::string dup = text.substr(0, text.size() - 1) + ",\n\"abcdefgh0\": 0}";
+  EXPECT_TRUE(starts_with(error_of([&] { json(dup); }),
+                          "t.json:" + std::to_string(written.size() + 1) +
+                              ":1: duplicate key \"abcdefgh0\""));
 }
 
 TEST(ParseJson, IntAboveInt64_Error) {

@@ -202,7 +202,13 @@ class Members {
   // lines_ set a byte offset into the text lines_ indexes.
   std::vector<std::uint64_t> marks_;
   const LineIndex* lines_ = nullptr;
-  std::vector<std::uint32_t> order_;
+  struct SortEntry {
+    std::uint64_t prefix;  // key_prefix(key)
+    std::string_view key;  // into members_
+    std::uint32_t index;   // into members_
+  };
+  static std::uint64_t key_prefix(std::string_view key);
+  std::vector<SortEntry> sort_;
   bool sorted_ = true;
 };
 
