@@ -197,6 +197,44 @@ TEST(AppendJsonString, EveryControlCharacter_ParsesBack) {
   EXPECT_EQ(nlohmann::json::parse(json_string(all)).get<std::string>(), all);
 }
 
+// The escape scan goes sixteen bytes at a time: every byte value, at every
+// offset around the block boundaries, in strings of every length up to 48,
+// against a byte-by-byte reference.
+TEST(AppendJsonString, EveryByteAtEveryOffset_MatchesByteLoop) {
+  const auto reference = [](std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "\"";
+    for (const char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += ch;
+      } else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+        out += '\\';
+        out += c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+      } else if (c < 0x20) {
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
+      } else {
+        out += ch;
+      }
+    }
+    return out + "\"";
+  };
+  for (std::size_t len = 1; len <= 48; ++len) {
+    for (std::size_t at = 0; at < len; ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        std::string s(len, 'a');
+        s[at] = static_cast<char>(byte);
+        if (byte % 3 == 0 && at + 1 < len) s[len - 1] = '"';  // a second one, later
+        ASSERT_EQ(json_string(s), reference(s)) << "len " << len << " at " << at << " byte " << byte;
+      }
+    }
+  }
+  EXPECT_EQ(json_string(""), "\"\"");
+}
+
 // ---- content hash and cross-format stability --------------------------------------
 
 TEST(ContentHash, IsXxh3OfCompactJson) {

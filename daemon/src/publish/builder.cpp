@@ -191,10 +191,13 @@ std::uint32_t SnapshotBuilder::intern(std::string_view s, bool name) {
   std::size_t i = h & mask;
   for (; interned_[i].hash != 0; i = (i + 1) & mask) {
     const InternSlot& e = interned_[i];
-    if (e.hash == h && e.name == name && e.text == s) return e.off;
+    if (e.hash != h) continue;
+    const auto& [text, is_name] = pool_text_[e.text];
+    if (is_name == name && text == s) return e.off;
   }
+  const auto text = static_cast<std::uint32_t>(pool_text_.size());
   const std::uint32_t off = place();
-  interned_[i] = {h, s, off, name};
+  interned_[i] = {h, off, text};
   if (++interned_count_ * 2 > interned_.size()) {
     // Grow at half load; entries keep their offsets.
     std::vector<InternSlot> old(interned_.size() * 2);

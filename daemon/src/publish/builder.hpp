@@ -90,12 +90,14 @@ class SnapshotBuilder {
     std::uint32_t bits;  // format::node_bits()
     format::Origin origin;
   };
-  // Interned strings: an open-addressing table over the pool being laid out.
+  // Interned strings: an open-addressing table over the pool being laid
+  // out. Sixteen bytes a slot: a large table (a 240k-key object of unique
+  // names makes it 16 MB) is probed at random, so its size is cache and TLB
+  // misses; the text and kind are read from pool_text_ only on a hash match.
   struct InternSlot {
     std::uint64_t hash = 0;  // 0 = empty
-    std::string_view text;   // into the Value tree, which outlives the builder
     std::uint32_t off = 0;   // pool-relative
-    bool name = false;       // names carry a length prefix, values do not
+    std::uint32_t text = 0;  // index into pool_text_
   };
 
   // The layout's working memory, reused by the next builder on this thread:

@@ -4,6 +4,10 @@
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -155,58 +159,77 @@ ConfigError::ConfigError(std::string file, std::uint32_t line, std::uint32_t col
       key_path_(std::move(key_path)),
       message_(std::move(message)) {}
 
-void append_json_string(std::string& out, std::string_view s) {
+namespace {
+
+bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+// The first byte in [p, end) that a JSON string must escape, or end.
+// Sixteen bytes at a time where SSE2 is (canonical JSON of long strings,
+// such as certificates and templates, is most of a content hash's work).
+const char* next_escape(const char* p, const char* end) {
+#ifdef __SSE2__
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i control_max = _mm_set1_epi8(0x1F);
+  for (; end - p >= 16; p += 16) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // b <= 0x1F unsigned: min(b, 0x1F) == b.
+    const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(b, control_max), b);
+    const __m128i hit = _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(b, quote),
+                                                          _mm_cmpeq_epi8(b, backslash)));
+    if (const int mask = _mm_movemask_epi8(hit); mask != 0) return p + __builtin_ctz(mask);
+  }
+#endif
+  while (p != end && !needs_escape(static_cast<unsigned char>(*p))) ++p;
+  return p;
+}
+
+// The short forms RFC 8259 offers, as RFC 8785 (JCS) picks them, so the
+// canonical text is unique; other control characters as \u00xx.
+void append_escape(std::string& out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  // Most strings need no escape: one branch-free pass (vectorised) tells,
-  // and they are appended whole.
-  unsigned char any = 0;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    any |= static_cast<unsigned char>((c < 0x20) | (c == '"') | (c == '\\'));
-  }
-  if (any == 0) {
-    out.append(s);
-    out += '"';
-    return;
-  }
-  std::size_t run = 0;  // start of the pending run that needs no escaping
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    // The short forms RFC 8259 offers, as RFC 8785 (JCS) picks them, so the
-    // canonical text is unique; other control characters as \u00xx.
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default: {
-        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out.append(esc, sizeof esc);
-      }
+  switch (c) {
+    case '"':
+      out += "\\\"";
+      return;
+    case '\\':
+      out += "\\\\";
+      return;
+    case '\b':
+      out += "\\b";
+      return;
+    case '\f':
+      out += "\\f";
+      return;
+    case '\n':
+      out += "\\n";
+      return;
+    case '\r':
+      out += "\\r";
+      return;
+    case '\t':
+      out += "\\t";
+      return;
+    default: {
+      const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+      out.append(esc, sizeof esc);
     }
   }
-  out.append(s.data() + run, s.size() - run);
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  for (;;) {
+    const char* e = next_escape(p, end);
+    out.append(p, static_cast<std::size_t>(e - p));
+    if (e == end) break;
+    append_escape(out, static_cast<unsigned char>(*e));
+    p = e + 1;
+  }
   out += '"';
 }
 
