@@ -108,7 +108,7 @@ SnapshotBuilder::~SnapshotBuilder() {
   auto& spares = spare_scratches();
   if (spares.size() >= kSpareScratches) return;
   items_.clear();
-  pool_text_.clear();
+  pool_.clear();
   std::fill(interned_.begin(), interned_.end(), InternSlot{});
   spares.push_back(std::move(scratch_));
 }
@@ -145,7 +145,7 @@ SnapshotBuilder::SnapshotBuilder(const BuildInput& in) : in_(in) {
   std::uint64_t cap = keys + keys / 4 + 1;
   if (cap < n) cap = n;
 
-  std::uint64_t strings = pool_size_;
+  std::uint64_t strings = pool_.size();
   const SourceList empty_sources;
   const SourceList& sources = in_.sources ? *in_.sources : empty_sources;
   for (const std::string& s : sources) strings += s.size() + 1;
@@ -178,26 +178,31 @@ SnapshotBuilder::SnapshotBuilder(const BuildInput& in) : in_(in) {
 }
 
 std::uint32_t SnapshotBuilder::intern(std::string_view s, bool name) {
+  const auto len = static_cast<std::uint32_t>(s.size());  // <= kMaxSegmentSize
   auto place = [&]() {
-    const std::uint64_t off = pool_size_ + (name ? 2 : 0);
-    pool_size_ = off + s.size() + 1;
-    if (pool_size_ > format::kMaxSegmentSize) too_large();
-    pool_text_.emplace_back(s, name);
-    return static_cast<std::uint32_t>(off);
+    if (pool_.size() + s.size() + 3 > format::kMaxSegmentSize) too_large();
+    if (name) {
+      const auto prefix = static_cast<std::uint16_t>(s.size());
+      pool_.append(reinterpret_cast<const char*>(&prefix), sizeof prefix);
+    }
+    const auto off = static_cast<std::uint32_t>(pool_.size());
+    pool_.append(s);
+    pool_.push_back('\0');
+    return off;
   };
   if (s.size() > kInternMax) return place();
+  const std::uint32_t kind = len | (name ? kNameBit : 0);
   const std::uint64_t h = XXH3_64bits(s.data(), s.size()) | 1;
   std::size_t mask = interned_.size() - 1;
   std::size_t i = h & mask;
   for (; interned_[i].hash != 0; i = (i + 1) & mask) {
     const InternSlot& e = interned_[i];
-    if (e.hash != h) continue;
-    const auto& [text, is_name] = pool_text_[e.text];
-    if (is_name == name && text == s) return e.off;
+    if (e.hash == h && e.kind == kind && std::memcmp(pool_.data() + e.off, s.data(), len) == 0) {
+      return e.off;
+    }
   }
-  const auto text = static_cast<std::uint32_t>(pool_text_.size());
   const std::uint32_t off = place();
-  interned_[i] = {h, off, text};
+  interned_[i] = {h, off, kind};
   if (++interned_count_ * 2 > interned_.size()) {
     // Grow at half load; entries keep their offsets.
     std::vector<InternSlot> old(interned_.size() * 2);
@@ -327,17 +332,9 @@ void SnapshotBuilder::write(std::span<std::byte> dst, bool zeroed) const {
   h->prev_version =
       (in_.previous != nullptr && !in_.previous->empty()) ? in_.previous->version() : 0;
 
-  // The pool: interned strings in the order they were laid out.
-  std::uint64_t cur = strings_off_;
-  for (const auto& [text, name] : pool_text_) {
-    if (name) {
-      const auto len = static_cast<std::uint16_t>(text.size());
-      std::memcpy(base + cur, &len, sizeof len);
-      cur += 2;
-    }
-    std::memcpy(base + cur, text.data(), text.size());
-    cur += text.size() + 1;  // the NUL is already there (memset)
-  }
+  // The pool, as the layout built it.
+  std::memcpy(base + strings_off_, pool_.data(), pool_.size());
+  std::uint64_t cur = strings_off_ + pool_.size();
   auto add_string = [&](std::string_view s) {
     const auto off = static_cast<std::uint32_t>(cur);
     std::memcpy(base + cur, s.data(), s.size());

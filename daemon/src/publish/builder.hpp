@@ -93,12 +93,13 @@ class SnapshotBuilder {
   // Interned strings: an open-addressing table over the pool being laid
   // out. Sixteen bytes a slot: a large table (a 240k-key object of unique
   // names makes it 16 MB) is probed at random, so its size is cache and TLB
-  // misses; the text and kind are read from pool_text_ only on a hash match.
+  // misses; the bytes are compared in pool_ only on a hash match.
   struct InternSlot {
     std::uint64_t hash = 0;  // 0 = empty
-    std::uint32_t off = 0;   // pool-relative
-    std::uint32_t text = 0;  // index into pool_text_
+    std::uint32_t off = 0;   // pool-relative offset of the text
+    std::uint32_t kind = 0;  // the text's length, | kNameBit for a name
   };
+  static constexpr std::uint32_t kNameBit = 0x80000000u;
 
   // The layout's working memory, reused by the next builder on this thread:
   // a fresh 20 MB vector costs a first-touch page fault per 4 KiB, which on
@@ -106,7 +107,7 @@ class SnapshotBuilder {
   struct Scratch {
     std::vector<Item> items;
     std::vector<InternSlot> interned;
-    std::vector<std::pair<std::string_view, bool>> pool_text;
+    std::string pool;
   };
   static std::unique_ptr<Scratch> take_scratch();
   static std::vector<std::unique_ptr<Scratch>>& spare_scratches();
@@ -126,9 +127,10 @@ class SnapshotBuilder {
   std::vector<KeyChange> changes_;
   std::vector<InternSlot>& interned_ = scratch_->interned;
   std::size_t interned_count_ = 0;
-  // The pool's strings in order: (bytes, is_name); written at write().
-  std::vector<std::pair<std::string_view, bool>>& pool_text_ = scratch_->pool_text;
-  std::uint64_t pool_size_ = 0;
+  // The string pool's bytes as the segment will hold them (names with their
+  // length prefix, every string NUL-terminated), copied as the layout meets
+  // each string, while it is in cache: write() copies the pool in one go.
+  std::string& pool_ = scratch_->pool;
   std::uint32_t capacity_ = 0;
   std::uint32_t nodes_off_ = 0, origins_off_ = 0, index_off_ = 0, meta_off_ = 0, meta_size_ = 0;
   std::uint32_t strings_off_ = 0, strings_size_ = 0;
