@@ -25,7 +25,8 @@
 //                              changes between benchmarks, less within a pair
 //   BM_ReloadShape/shape/kb    BM_ReloadVisible for JSON inputs of other shapes
 //                              (reload_shapes.cpp: keys unsorted, one flat
-//                              object, long escaped strings), 1 MB and 10 MB
+//                              object, long escaped strings, with a JSON
+//                              Schema), 1 MB and 10 MB
 //   BM_ReloadStages/fmt/kb     the same steps one by one (parse, merge, hash, build,
 //                              create, flip, a client's attach), for the breakdown
 //   BM_Rollback/kb             NamespaceService::rollback between two retained
@@ -227,7 +228,7 @@ void register_all() {
       }
     }
   }
-  for (int shape = 1; shape <= 3; ++shape) {
+  for (int shape = 1; shape <= 4; ++shape) {
     for (std::int64_t kb : {std::int64_t{1000}, std::int64_t{10000}}) {
       benchmark::RegisterBenchmark("BM_ReloadShape", BM_ReloadShape)
           ->ArgNames({"shape", "kb"})

@@ -45,6 +45,7 @@ struct Input {
   fs::path file[2];
   std::size_t bytes = 0;
   const char* ext = "";
+  fs::path schema;  // the namespace's JSON Schema, if any (shape 4)
 };
 const char* fmt_name(sd::Format f);
 // The input of about `kb` KB in format `f`, written under g_tmp on first use.
@@ -52,7 +53,8 @@ Input& input(sd::Format f, std::int64_t kb);
 
 // JSON inputs of other shapes (reload_shapes.cpp), for BM_ReloadShape:
 // 1 = the services config with its keys unsorted, 2 = one flat object of
-// routes, 3 = long escaped strings. Two variants each, as input().
+// routes, 3 = long escaped strings, 4 = the services config with a JSON
+// Schema (Input::schema). Two variants each, as input().
 const char* shape_name(int shape);
 Input& shaped_input(int shape, std::int64_t kb);
 

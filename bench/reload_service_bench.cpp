@@ -137,6 +137,7 @@ Service& service_of(const std::string& ns, sd::Format f, const Input& in) {
   o.sources = {sd::file_source(s->source.string())};
   o.state_dir = (dir / "state").string();
   o.keep = 2;
+  o.schema = in.schema.string();
   s->svc = std::make_unique<sd::NamespaceService>(o);
   s->swap_source();
   s->svc->start();

@@ -9,6 +9,9 @@
 //            order), the largest single object the parser has to sort
 //   shape 3  an array of documents with long strings (a 1.2 KB body with
 //            newlines and quotes, a PEM-like block): few keys, many bytes
+//   shape 4  the services config (keys sorted, as shape 0) validated against
+//            a JSON Schema of it (kSchema: types, required keys, ranges,
+//            enums, a pattern and a $ref per service), the validate stage
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -130,7 +133,84 @@ sd::Value documents(std::size_t n, int variant) {
   return root;
 }
 
+constexpr char kSchema[] = R"({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "required": ["generation", "global", "features", "services"],
+  "properties": {
+    "generation": {"type": "integer", "minimum": 0},
+    "global": {
+      "type": "object",
+      "required": ["cluster", "database"],
+      "properties": {
+        "cluster": {"type": "string", "minLength": 1},
+        "log_format": {"enum": ["json", "text"]},
+        "max_connections": {"type": "integer", "minimum": 1},
+        "tls": {"type": "boolean"},
+        "database": {
+          "type": "object",
+          "required": ["host", "port"],
+          "properties": {
+            "host": {"type": "string"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "pool_size": {"type": "integer", "minimum": 1}
+          }
+        }
+      }
+    },
+    "features": {"type": "object", "additionalProperties": {"type": "boolean"}},
+    "services": {"type": "object", "additionalProperties": {"$ref": "#/definitions/service"}}
+  },
+  "definitions": {
+    "service": {
+      "type": "object",
+      "required": ["image", "replicas", "port"],
+      "additionalProperties": false,
+      "properties": {
+        "enabled": {"type": "boolean"},
+        "image": {"type": "string", "minLength": 1},
+        "replicas": {"type": "integer", "minimum": 0, "maximum": 100},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+        "timeout_ms": {"type": "number", "exclusiveMinimum": 0},
+        "retry": {
+          "type": "object",
+          "properties": {
+            "attempts": {"type": "integer", "minimum": 0},
+            "backoff_ms": {"type": "integer", "minimum": 0},
+            "jitter": {"type": "number", "minimum": 0, "maximum": 1}
+          }
+        },
+        "limits": {
+          "type": "object",
+          "properties": {
+            "cpu": {"type": "number", "exclusiveMinimum": 0},
+            "memory_mb": {"type": "integer", "minimum": 16}
+          }
+        },
+        "env": {"type": "object", "additionalProperties": {"type": "string"}},
+        "endpoints": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": ["path", "method"],
+            "properties": {
+              "path": {"type": "string", "pattern": "^/"},
+              "method": {"enum": ["GET", "POST", "PUT", "DELETE"]},
+              "timeout_ms": {"type": "integer", "minimum": 1},
+              "auth": {"type": "boolean"}
+            }
+          }
+        },
+        "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
+        "owner": {"type": "string"}
+      }
+    }
+  }
+}
+)";
+
 std::string shaped_text(int shape, std::size_t n, int variant) {
+  if (shape == 4) return render(config(n, variant), sd::Format::kJson);
   const sd::Value v = shape == 1   ? config(n, variant)
                       : shape == 2 ? routes(n, variant)
                                    : documents(n, variant);
@@ -149,6 +229,8 @@ const char* shape_name(int shape) {
       return "one flat object, keys unsorted";
     case 3:
       return "long escaped strings";
+    case 4:
+      return "services, with a JSON Schema";
   }
   return "services";
 }
@@ -172,6 +254,10 @@ Input& shaped_input(int shape, std::int64_t kb) {
                                 "kb-" + std::to_string(variant) + ".json");
     write_file(in.file[variant], text);
     if (variant == 0) in.bytes = text.size();
+  }
+  if (shape == 4) {
+    in.schema = g_tmp / ("shape4-" + std::to_string(kb) + "kb.schema.json");
+    write_file(in.schema, kSchema);
   }
   return in;
 }

@@ -115,7 +115,8 @@ def toml_allocs_table(res, sizes):
 
 
 SHAPES = ((0, "services, keys sorted (the inputs above)"), (1, "services, keys unsorted"),
-          (2, "one flat object, keys unsorted"), (3, "long escaped strings"))
+          (2, "one flat object, keys unsorted"), (3, "long escaped strings"),
+          (4, "services, with a JSON Schema"))
 
 
 def shape_table(res):

@@ -24,6 +24,7 @@
 #include "parse/parse.hpp"
 #include "validate/schema_compat.hpp"
 #include "validate/validate_internal.hpp"
+#include "validate/value_adapter.hpp"
 
 namespace shmconf::daemon {
 
@@ -297,29 +298,29 @@ std::vector<ValidationIssue> Schema::validate(const Value& root, const SourceLis
   if (uses_pattern_) {
     // std::regex recurses once per character: refuse what a big stack
     // cannot match, rather than crash the daemon on it.
-    walk_sensitive(
-        SensitiveKeys(), root, [&](const Value& v, const std::vector<PathPart>& parts, bool) {
-          if (v.type == Type::kString && v.s.size() > kMaxPatternSubject) {
-            out.push_back(
-                issue_at("schema", v, names, path_of(parts),
-                         "string of " + std::to_string(v.s.size()) +
-                             " bytes is longer than a schema with \"pattern\" can check (" +
-                             std::to_string(kMaxPatternSubject) + " bytes)"));
-          }
-        });
+    std::vector<PathPart> parts;
+    auto too_long = [&](const Value& v, const std::vector<PathPart>& at) {
+      if (v.type == Type::kString && v.s.size() > kMaxPatternSubject) {
+        out.push_back(issue_at("schema", v, names, path_of(at),
+                               "string of " + std::to_string(v.s.size()) +
+                                   " bytes is longer than a schema with \"pattern\" can check (" +
+                                   std::to_string(kMaxPatternSubject) + " bytes)"));
+      }
+    };
+    walk_values(root, parts, too_long);
     if (!out.empty()) return out;
   }
-  const nlohmann::json doc = nlohmann::json::parse(to_json(root));
+  // In place: no canonical JSON text, no second tree (value_adapter.hpp).
   valijson::Validator validator;
   valijson::ValidationResults results;
-  valijson::adapters::NlohmannJsonAdapter target(doc);
+  const schema_adapter::ValueAdapter target(root);
   bool valid = false;
   // valijson recurses with the tree and std::regex with each string it
   // matches: run it on a thread with a stack large enough for both.
   struct Job {
     valijson::Validator* validator;
     const valijson::Schema* schema;
-    const valijson::adapters::NlohmannJsonAdapter* target;
+    const schema_adapter::ValueAdapter* target;
     valijson::ValidationResults* results;
     bool* valid;
     std::exception_ptr error;

@@ -67,6 +67,26 @@ void walk_sensitive(const SensitiveKeys& keys, bool patterns, const Value& v,
   }
 }
 
+// Calls fn(value, parts) for every node, depth-first, without judging
+// sensitivity (a check that needs only the values and their paths).
+template <class Fn>
+void walk_values(const Value& v, std::vector<PathPart>& parts, Fn& fn) {
+  fn(v, parts);
+  if (v.type == Type::kObject) {
+    for (const auto& [k, c] : v.fields) {
+      parts.push_back({k, 0, false});
+      walk_values(c, parts, fn);
+      parts.pop_back();
+    }
+  } else if (v.type == Type::kArray) {
+    for (std::size_t i = 0; i < v.items.size(); ++i) {
+      parts.push_back({{}, i, true});
+      walk_values(v.items[i], parts, fn);
+      parts.pop_back();
+    }
+  }
+}
+
 template <class Fn>
 void walk_sensitive(const SensitiveKeys& keys, const Value& root, Fn fn) {
   std::vector<PathPart> parts;
