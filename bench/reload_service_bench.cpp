@@ -214,7 +214,8 @@ void reload_visible(benchmark::State& state, Service& s, sd::Format f) {
     for (const auto& [stage, sec] : out.stages) stages[stage].add(sec);
   }
   size_counters(state, s.in->bytes, visible);
-  for (auto& [stage, samples] : stages) state.counters["stage_" + stage + "_ms"] = samples.pct(0.5) * 1e3;
+  for (auto& [stage, samples] : stages)
+    state.counters["stage_" + stage + "_ms"] = samples.pct(0.5) * 1e3;
   state.counters["woke_ms"] = woke.pct(0.5) * 1e3;
   state.counters["reload_call_ms"] = call.pct(0.5) * 1e3;
   state.counters["baseline_ms"] = base.pct(0.5) * 1e3;

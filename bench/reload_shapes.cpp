@@ -103,8 +103,7 @@ std::string body_text(std::size_t i) {
 }
 
 std::string pem_text(std::size_t i) {
-  static constexpr char kB64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string s = "-----BEGIN CERTIFICATE-----\n";
   std::uint64_t x = fnv1a(std::to_string(i));
   for (int line = 0; line < 14; ++line) {
@@ -245,13 +244,14 @@ Input& shaped_input(int shape, std::int64_t kb) {
   const std::size_t per = shaped_text(shape, 100, 0).size() - base;  // per 100 units
   const std::size_t target = static_cast<std::size_t>(kb) * 1000;
   const std::size_t n =
-      target > base ? std::max<std::size_t>(1, (target - base) * 100 / std::max<std::size_t>(per, 1))
-                    : 1;
+      target > base
+          ? std::max<std::size_t>(1, (target - base) * 100 / std::max<std::size_t>(per, 1))
+          : 1;
   in.ext = "json";
   for (int variant = 0; variant < 2; ++variant) {
     const std::string text = shaped_text(shape, n, variant);
-    in.file[variant] = g_tmp / ("shape" + std::to_string(shape) + "-" + std::to_string(kb) +
-                                "kb-" + std::to_string(variant) + ".json");
+    in.file[variant] = g_tmp / ("shape" + std::to_string(shape) + "-" + std::to_string(kb) + "kb-" +
+                                std::to_string(variant) + ".json");
     write_file(in.file[variant], text);
     if (variant == 0) in.bytes = text.size();
   }

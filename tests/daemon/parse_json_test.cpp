@@ -72,8 +72,14 @@ TEST(ParseJson, DuplicateKey_ErrorAtSecondKey) {
 // lengths on either side of eight, bytes above 0x7F and NUL.
 TEST(ParseJson, UnsortedKeys_SortedBytewise) {
   std::vector<std::string> keys;
-  const std::string stems[] = {"", "a", "abcdefg", "abcdefgh", "abcdefghij", "\xC3\xA9t\xC3\xA9",
-                               "zzzzzzzzzzzz", std::string("ab\0c", 4)};
+  const std::string stems[] = {"",
+                               "a",
+                               "abcdefg",
+                               "abcdefgh",
+                               "abcdefghij",
+                               "\xC3\xA9t\xC3\xA9",
+                               "zzzzzzzzzzzz",
+                               std::string("ab\0c", 4)};
   for (const std::string& stem : stems) {
     for (int i = 0; i < 40; ++i) keys.push_back(stem + std::to_string(i * 7919 % 997));
   }
@@ -96,9 +102,9 @@ TEST(ParseJson, UnsortedKeys_SortedBytewise) {
   for (const auto& [k, value] : v.fields) EXPECT_EQ(k, keys[i++]);
   // A duplicate among them is reported where it is written the second time.
   const std::string dup = text.substr(0, text.size() - 1) + ",\n\"abcdefgh0\": 0}";
-  EXPECT_TRUE(starts_with(error_of([&] { json(dup); }),
-                          "t.json:" + std::to_string(written.size() + 1) +
-                              ":1: duplicate key \"abcdefgh0\""));
+  EXPECT_TRUE(starts_with(
+      error_of([&] { json(dup); }),
+      "t.json:" + std::to_string(written.size() + 1) + ":1: duplicate key \"abcdefgh0\""));
 }
 
 TEST(ParseJson, IntAboveInt64_Error) {

@@ -228,7 +228,8 @@ TEST(AppendJsonString, EveryByteAtEveryOffset_MatchesByteLoop) {
         std::string s(len, 'a');
         s[at] = static_cast<char>(byte);
         if (byte % 3 == 0 && at + 1 < len) s[len - 1] = '"';  // a second one, later
-        ASSERT_EQ(json_string(s), reference(s)) << "len " << len << " at " << at << " byte " << byte;
+        ASSERT_EQ(json_string(s), reference(s))
+            << "len " << len << " at " << at << " byte " << byte;
       }
     }
   }

@@ -175,8 +175,8 @@ const char* next_escape(const char* p, const char* end) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     // b <= 0x1F unsigned: min(b, 0x1F) == b.
     const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(b, control_max), b);
-    const __m128i hit = _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(b, quote),
-                                                          _mm_cmpeq_epi8(b, backslash)));
+    const __m128i hit =
+        _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(b, quote), _mm_cmpeq_epi8(b, backslash)));
     if (const int mask = _mm_movemask_epi8(hit); mask != 0) return p + __builtin_ctz(mask);
   }
 #endif

@@ -14,15 +14,14 @@
 // adapter over it is in use.
 #pragma once
 
-#include <valijson/exceptions.hpp>
-#include <valijson/internal/adapter.hpp>
-#include <valijson/internal/basic_adapter.hpp>
-#include <valijson/internal/frozen_value.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <valijson/exceptions.hpp>
+#include <valijson/internal/adapter.hpp>
+#include <valijson/internal/basic_adapter.hpp>
+#include <valijson/internal/frozen_value.hpp>
 
 #include "tree/value.hpp"
 
@@ -129,7 +128,9 @@ class Object {
   }
   ObjectIterator begin() const { return ObjectIterator(v_.fields.begin()); }
   ObjectIterator end() const { return ObjectIterator(v_.fields.end()); }
-  ObjectIterator find(const std::string& name) const { return ObjectIterator(v_.fields.find(name)); }
+  ObjectIterator find(const std::string& name) const {
+    return ObjectIterator(v_.fields.find(name));
+  }
   std::size_t size() const { return v_.fields.size(); }
 
  private:
@@ -208,9 +209,8 @@ class ValueAccess {
   const Value& v_;
 };
 
-class ValueAdapter
-    : public valijson::adapters::BasicAdapter<ValueAdapter, Array, ObjectMember, Object,
-                                              ValueAccess> {
+class ValueAdapter : public valijson::adapters::BasicAdapter<ValueAdapter, Array, ObjectMember,
+                                                             Object, ValueAccess> {
  public:
   ValueAdapter() : BasicAdapter() {}
   explicit ValueAdapter(const Value& v) : BasicAdapter(ValueAccess{v}) {}
