@@ -2,6 +2,8 @@
 // builder and read back through SegmentView: every type, names and the
 // string pool, the tree and the limits the builder enforces. The index,
 // metadata and diff_segments have their own files (segment_*_test.cpp).
+#include <thread>
+
 #include "client/segment_test_util.hpp"
 
 namespace shmconf {
@@ -221,6 +223,29 @@ TEST(SegmentStrings, RepeatedLongValues_ReadBack) {
   EXPECT_EQ(b.view.string_value(lookup(b.view, "a")->payload), big);
   EXPECT_EQ(b.view.string_value(lookup(b.view, "b")->payload), big);
   EXPECT_EQ(b.view.string_value(lookup(b.view, "c")->payload), big + "y");
+}
+
+// The builder keeps its intern table between builds on one thread and
+// clears only the slots a build used. A small build after a large one
+// (whose table grew and was rehashed) must not meet a stale entry: its
+// bytes equal those of the same build on a fresh thread.
+TEST(SegmentStrings, BuildAfterALargerOne_SameBytesAsOnAFreshThread) {
+  std::string large = "{";
+  for (int i = 0; i < 5000; ++i) {
+    large += (i ? ", \"" : "\"") + std::string("k") + std::to_string(i) + "\": \"v" +
+             std::to_string(i % 700) + "\"";
+  }
+  large += "}";
+  const std::string small = R"({"k1": "v1", "k2": {"v1": "k1", "k3": "v699"}, "x": "v2"})";
+  std::vector<std::byte> fresh;
+  std::thread([&] { fresh = test::build(test::json(small)); }).join();
+  std::vector<std::byte> after;
+  std::thread([&] {
+    (void)test::build(test::json(large));
+    after = test::build(test::json(small));
+  }).join();
+  EXPECT_EQ(after, fresh);
+  EXPECT_EQ(test::build(test::json(small)), fresh);  // this thread, after the others' builds
 }
 
 TEST(SegmentStrings, NameEqualToAValue_BothReadBack) {

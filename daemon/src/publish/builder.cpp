@@ -109,7 +109,11 @@ SnapshotBuilder::~SnapshotBuilder() {
   if (spares.size() >= kSpareScratches) return;
   items_.clear();
   pool_.clear();
-  std::fill(interned_.begin(), interned_.end(), InternSlot{});
+  // Only the slots this build used: the table keeps the size the largest
+  // build on this thread gave it, and a small namespace's reload after a
+  // large one's must not pay for clearing all of it.
+  for (const std::uint32_t i : interned_at_) interned_[i] = InternSlot{};
+  interned_at_.clear();
   spares.push_back(std::move(scratch_));
 }
 
@@ -203,16 +207,19 @@ std::uint32_t SnapshotBuilder::intern(std::string_view s, bool name) {
   }
   const std::uint32_t off = place();
   interned_[i] = {h, off, kind};
+  interned_at_.push_back(static_cast<std::uint32_t>(i));
   if (++interned_count_ * 2 > interned_.size()) {
-    // Grow at half load; entries keep their offsets.
+    // Grow at half load; entries keep their offsets. interned_at_ lists
+    // every slot in use, so only those are read.
     std::vector<InternSlot> old(interned_.size() * 2);
     old.swap(interned_);
     mask = interned_.size() - 1;
-    for (const InternSlot& e : old) {
-      if (e.hash == 0) continue;
+    for (std::uint32_t& at : interned_at_) {
+      const InternSlot& e = old[at];
       std::size_t j = e.hash & mask;
       while (interned_[j].hash != 0) j = (j + 1) & mask;
       interned_[j] = e;
+      at = static_cast<std::uint32_t>(j);
     }
   }
   return off;

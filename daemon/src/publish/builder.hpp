@@ -107,6 +107,7 @@ class SnapshotBuilder {
   struct Scratch {
     std::vector<Item> items;
     std::vector<InternSlot> interned;
+    std::vector<std::uint32_t> interned_at;  // the slots in use, to clear
     std::string pool;
   };
   static std::unique_ptr<Scratch> take_scratch();
@@ -126,6 +127,7 @@ class SnapshotBuilder {
   std::vector<Item>& items_ = scratch_->items;
   std::vector<KeyChange> changes_;
   std::vector<InternSlot>& interned_ = scratch_->interned;
+  std::vector<std::uint32_t>& interned_at_ = scratch_->interned_at;
   std::size_t interned_count_ = 0;
   // The string pool's bytes as the segment will hold them (names with their
   // length prefix, every string NUL-terminated), copied as the layout meets
