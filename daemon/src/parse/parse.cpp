@@ -261,9 +261,7 @@ void Checker::validate_key(std::string_view key, Pos p, bool utf8_known_valid) c
 }
 
 void Checker::push_key(std::string_view key, Pos p) {
-  const std::size_t length = key_path_length(path_length(), key.size());
-  if (length > limits_.max_path_length) fail_path_too_long(key, length, p);
-  path_.push_back(Component{key, 0, false, length});
+  if (!try_push_key(key)) fail_path_too_long(key, key_path_length(path_length(), key.size()), p);
 }
 
 std::size_t Checker::index_path_length(std::size_t parent, std::size_t i) {
@@ -273,11 +271,9 @@ std::size_t Checker::index_path_length(std::size_t parent, std::size_t i) {
 }
 
 void Checker::push_index(std::size_t i, Pos p) {
-  const std::size_t length = index_path_length(path_length(), i);
-  if (length > limits_.max_path_length) {
-    fail_path_too_long("[" + std::to_string(i) + "]", length, p);
+  if (!try_push_index(i)) {
+    fail_path_too_long("[" + std::to_string(i) + "]", index_path_length(path_length(), i), p);
   }
-  path_.push_back(Component{{}, i, true, length});
 }
 
 void Checker::check_subtree_fits(const Value& v, Pos p) const {
